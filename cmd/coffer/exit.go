@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+)
+
+// Exit codes, documented in doc/CLI.md and in `coffer --help`.
+const (
+	exitOK         = 0
+	exitError      = 1
+	exitUsage      = 2
+	exitPartial    = 3
+	exitPassphrase = 4
+	exitDamaged    = 5
+)
+
+// usageError marks a mistake in the command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// errPartial is returned when the command finished but skipped something it
+// already reported.
+var errPartial = errors.New("finished with problems; see the report above")
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errPartial):
+		return exitPartial
+	case errors.As(err, &ue):
+		return exitUsage
+	}
+	for _, m := range exitMappers {
+		if c, ok := m(err); ok {
+			return c
+		}
+	}
+	return exitError
+}
+
+// exitMappers map errors of internal packages to exit codes; each file that
+// wires a package adds its mapping here, so the mapping lives in one place.
+var exitMappers []func(error) (int, bool)

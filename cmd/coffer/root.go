@@ -1,0 +1,77 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// globals holds what every command shares: flags of the root command,
+// standard streams and the environment (injected so tests can run commands
+// in-process).
+type globals struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	json           bool   // --json: machine-readable output on stdout
+	vault          string // --vault DIR, or COFFER_VAULT
+	home           string // --home DIR, or COFFER_HOME
+	passphraseFile string // --passphrase-file FILE
+	quiet          bool   // --quiet: no progress
+}
+
+func newGlobals(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *globals {
+	return &globals{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "coffer",
+		Short: "Encrypted, deduplicated backup and restore of files and folders to a vault",
+		Long: `Coffer backs up the files and folders of a machine to a vault, and restores them.
+
+Data is chunked, deduplicated, compressed and encrypted on this machine; the
+vault never sees a key, a file name or a byte of plaintext. With no vault
+named, Coffer keeps an embedded vault in your data directory.
+
+Quick start:
+  export COFFER_PASSPHRASE='a passphrase of 16 or more characters'
+  coffer backup ~/Documents
+  coffer points
+  coffer restore latest --target /tmp/restored
+
+Exit codes: 0 success, 1 error, 2 bad usage, 3 partial (some files were
+skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(g.stdin)
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	pf := root.PersistentFlags()
+	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout")
+	pf.StringVar(&g.vault, "vault", "", "embedded vault directory (default $COFFER_VAULT, else the user data directory)")
+	pf.StringVar(&g.home, "home", "", "agent home: configuration, keys and cache folder (default $COFFER_HOME, else the user config directory)")
+	pf.StringVar(&g.passphraseFile, "passphrase-file", "", "read the passphrase from FILE (default $COFFER_PASSPHRASE, else a prompt)")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
+
+	root.AddCommand(
+		newVersionCmd(g),
+	)
+	return root
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print Coffer's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := io.WriteString(g.stdout, "coffer "+version+"\n")
+			return err
+		},
+	}
+}
+
+var version = "0.1.0-dev"
