@@ -1,0 +1,116 @@
+//go:build linux
+
+package archiver
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+type fdDir struct {
+	f *os.File
+}
+
+func openRoot(path string) (dir, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &fdDir{f: f}, nil
+}
+
+func (d *fdDir) fd() int { return int(d.f.Fd()) }
+
+func (d *fdDir) names() ([]string, error) { return d.f.Readdirnames(-1) }
+
+func (d *fdDir) lstat(name string) (fileStat, error) {
+	var st unix.Stat_t
+	for {
+		err := unix.Fstatat(d.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fileStat{}, &os.PathError{Op: "lstat", Path: name, Err: err}
+		}
+		break
+	}
+	return statFromUnix(&st), nil
+}
+
+func statFromUnix(st *unix.Stat_t) fileStat {
+	fs := fileStat{
+		perm:  st.Mode & 0o7777,
+		uid:   st.Uid,
+		gid:   st.Gid,
+		size:  st.Size,
+		mtime: st.Mtim.Nano(),
+		atime: st.Atim.Nano(),
+		ctime: st.Ctim.Nano(),
+		ino:   st.Ino,
+		dev:   st.Dev,
+		nlink: uint32(st.Nlink),
+		rdev:  st.Rdev,
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		fs.mode = os.ModeDir
+	case unix.S_IFLNK:
+		fs.mode = os.ModeSymlink
+	case unix.S_IFIFO:
+		fs.mode = os.ModeNamedPipe
+	case unix.S_IFCHR:
+		fs.mode = os.ModeDevice | os.ModeCharDevice
+	case unix.S_IFBLK:
+		fs.mode = os.ModeDevice
+	case unix.S_IFSOCK:
+		fs.mode = os.ModeSocket
+	}
+	return fs
+}
+
+func (d *fdDir) readlink(name string) ([]byte, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(d.fd(), name, buf)
+		if err != nil {
+			return nil, &os.PathError{Op: "readlink", Path: name, Err: err}
+		}
+		if n < size {
+			return buf[:n], nil
+		}
+	}
+}
+
+func (d *fdDir) openFile(name string) (*os.File, error) {
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
+	fd, err := unix.Openat(d.fd(), name, flags|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		fd, err = unix.Openat(d.fd(), name, flags, 0)
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func (d *fdDir) openDir(name string) (dir, error) {
+	fd, err := unix.Openat(d.fd(), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	return &fdDir{f: os.NewFile(uintptr(fd), name)}, nil
+}
+
+func (d *fdDir) close() error { return d.f.Close() }
+
+// fstat re-reads an open file's status (to detect change during reading).
+func fstat(f *os.File) (fileStat, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fileStat{}, err
+	}
+	return statFromUnix(&st), nil
+}

@@ -1,0 +1,232 @@
+package archiver
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// future is an entry or a tree that workers finish later.
+type future struct {
+	done   chan struct{}
+	node   format.Node
+	skip   bool // dropped: its problem was reported
+	treeID vaultapi.ID
+	err    error // fatal: the backup stops
+}
+
+func newFuture(n format.Node) *future { return &future{done: make(chan struct{}), node: n} }
+
+func resolved(n format.Node) *future {
+	f := newFuture(n)
+	close(f.done)
+	return f
+}
+
+func (f *future) wait() (vaultapi.ID, error) {
+	<-f.done
+	return f.treeID, f.err
+}
+
+// node makes the tree node of an entry from its lstat.
+func (ru *run) node(name string, st fileStat) format.Node {
+	n := format.Node{
+		Name: []byte(name), Mode: st.perm, UID: st.uid, GID: st.gid,
+		User: ru.names.user(st.uid), Group: ru.names.group(st.gid),
+		MTime: st.mtime, ATime: st.atime, CTime: st.ctime,
+		Inode: st.ino, Dev: st.dev, Links: st.nlink,
+	}
+	switch {
+	case st.mode.IsDir():
+		n.Type = format.TypeDir
+	case st.mode&os.ModeSymlink != 0:
+		n.Type = format.TypeSymlink
+	case st.mode&os.ModeNamedPipe != 0:
+		n.Type = format.TypeFIFO
+	case st.mode&os.ModeSocket != 0:
+		n.Type = format.TypeSocket
+	case st.mode&os.ModeCharDevice != 0:
+		n.Type, n.Rdev = format.TypeCharDev, st.rdev
+	case st.mode&os.ModeDevice != 0:
+		n.Type, n.Rdev = format.TypeBlockDev, st.rdev
+	default:
+		n.Type, n.Size = format.TypeFile, uint64(st.size)
+	}
+	return n
+}
+
+// unchanged reports whether a file may reuse its previous chunks unread.
+func unchanged(prev *format.Node, st fileStat) bool {
+	return prev != nil && prev.Type == format.TypeFile && prev.Size == uint64(st.size) &&
+		prev.MTime == st.mtime && prev.CTime == st.ctime && prev.Inode == st.ino &&
+		(len(prev.Chunks) > 0 || prev.Size == 0)
+}
+
+// entry handles one directory entry; nil means it was skipped.
+func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.Node, rootDev uint64) *future {
+	node := ru.node(name, st)
+	switch node.Type {
+	case format.TypeDir:
+		return ru.walkDir(d, path, rel, node, prev, st, rootDev)
+	case format.TypeFile:
+		ru.files.Add(1)
+		ru.bytes.Add(node.Size)
+		if unchanged(prev, st) {
+			node.Chunks = prev.Chunks
+			for _, c := range node.Chunks {
+				ru.addRefs(c.ID)
+			}
+			return resolved(node)
+		}
+		f, err := d.openFile(name)
+		if err != nil {
+			ru.problem(path, readErr(err), true)
+			return nil
+		}
+		fut := newFuture(node)
+		select {
+		case ru.jobs <- &fileJob{f: f, path: path, st: st, fut: fut}:
+		case <-ru.ctx.Done():
+			f.Close()
+			fut.err = ru.ctx.Err()
+			close(fut.done)
+		}
+		return fut
+	case format.TypeSymlink:
+		t, err := d.readlink(name)
+		if err != nil {
+			ru.problem(path, readErr(err), true)
+			return nil
+		}
+		node.Target = t
+	case format.TypeSocket:
+		ru.problem(path, errors.New("socket not backed up (sockets cannot be restored)"), false)
+		return nil
+	}
+	return resolved(node)
+}
+
+func readErr(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("vanished during the backup: %w", err)
+	}
+	return err
+}
+
+const cacheTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
+
+// walkDir lists a directory and returns the future of its node.
+func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *format.Node, st fileStat, rootDev uint64) *future {
+	ru.dirs.Add(1)
+	var prevTree *format.Tree
+	if prev != nil && prev.Type == format.TypeDir && !prev.Subtree.IsZero() {
+		prevTree, _ = ru.r.Tree(ru.ctx, prev.Subtree) // unreadable: read everything anew
+	}
+	if ru.opts.OneFileSystem && st.dev != rootDev {
+		return ru.tree(nil, &node) // a mount point: kept, empty
+	}
+	d, err := parent.openDir(string(node.Name))
+	if err != nil {
+		ru.problem(path, readErr(err), true)
+		return nil
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		ru.problem(path, err, true)
+		return nil
+	}
+	slices.Sort(names)
+	if _, ok := slices.BinarySearch(names, "CACHEDIR.TAG"); ok && isCacheTag(d) {
+		names = []string{"CACHEDIR.TAG"}
+	}
+	kids := make([]*future, 0, len(names))
+	for _, name := range names {
+		if ru.ctx.Err() != nil {
+			break
+		}
+		cpath := path + "/" + name
+		crel := name
+		if rel != "" {
+			crel = rel + "/" + name
+		}
+		cst, err := d.lstat(name)
+		if err != nil {
+			ru.problem(cpath, readErr(err), true)
+			continue
+		}
+		if ru.opts.Exclude != nil && ru.opts.Exclude.Match(crel, cst.mode.IsDir()) {
+			continue
+		}
+		if f := ru.entry(d, cpath, crel, name, cst, findNode(prevTree, name), rootDev); f != nil {
+			kids = append(kids, f)
+		}
+	}
+	return ru.tree(kids, &node)
+}
+
+func isCacheTag(d dir) bool {
+	f, err := d.openFile("CACHEDIR.TAG")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, len(cacheTagSignature))
+	_, err = io.ReadFull(f, buf)
+	return err == nil && bytes.Equal(buf, []byte(cacheTagSignature))
+}
+
+// tree returns a future that, once all kids are done, stores their tree
+// and resolves to its ID; with node set, it resolves to node with Subtree
+// filled in.
+func (ru *run) tree(kids []*future, node *format.Node) *future {
+	var f *future
+	if node != nil {
+		f = newFuture(*node)
+	} else {
+		f = newFuture(format.Node{})
+	}
+	go func() {
+		defer close(f.done)
+		nodes := make([]format.Node, 0, len(kids))
+		for _, k := range kids {
+			select {
+			case <-k.done:
+			case <-ru.ctx.Done():
+				f.err = ru.ctx.Err()
+				return
+			}
+			if k.err != nil {
+				f.err = k.err
+				return
+			}
+			if !k.skip {
+				nodes = append(nodes, k.node)
+			}
+		}
+		t := format.Tree{Nodes: nodes}
+		enc, err := t.AppendEncode(nil)
+		if err != nil {
+			f.err = err
+			ru.fail(err)
+			return
+		}
+		id := ru.r.Hasher.ID(enc)
+		if err := ru.storeBlob(vaultapi.KindTree, id, enc); err != nil {
+			f.err = err
+			ru.fail(err)
+			return
+		}
+		ru.addRefs(id)
+		f.treeID = id
+		f.node.Subtree = id
+	}()
+	return f
+}

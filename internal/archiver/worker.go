@@ -1,0 +1,109 @@
+package archiver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/coffer-backup/coffer/internal/chunker"
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+type fileJob struct {
+	f    *os.File
+	path string
+	st   fileStat
+	fut  *future
+}
+
+// fatalError wraps an error that must stop the backup (vault, sealing),
+// as opposed to a file's read error, which skips the file.
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+func (e fatalError) Unwrap() error { return e.err }
+
+func (ru *run) worker() {
+	bufp := ru.bufs.Get().(*[]byte)
+	defer ru.bufs.Put(bufp)
+	ch := chunker.New(nil, ru.table, *bufp)
+	for job := range ru.jobs {
+		ru.file(ch, job)
+		job.f.Close()
+		close(job.fut.done)
+	}
+}
+
+// file reads, chunks and stores one file, re-reading it once if it changed
+// while being read.
+func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
+	if err := ru.ctx.Err(); err != nil {
+		job.fut.err = err
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		chunks, n, err := ru.chunkFile(ch, job.f)
+		var fe fatalError
+		if errors.As(err, &fe) {
+			job.fut.err = fe.err
+			ru.fail(fe.err)
+			return
+		}
+		if err != nil {
+			ru.problem(job.path, err, true)
+			job.fut.skip = true
+			return
+		}
+		after, serr := fstat(job.f)
+		changed := uint64(n) != job.fut.node.Size ||
+			serr == nil && (after.size != job.st.size || after.mtime != job.st.mtime || after.ctime != job.st.ctime)
+		if changed && attempt == 0 {
+			if _, err := job.f.Seek(0, io.SeekStart); err == nil {
+				if serr == nil {
+					job.st = after
+					job.fut.node.MTime, job.fut.node.CTime = after.mtime, after.ctime
+				}
+				ru.bytes.Add(uint64(n) - job.fut.node.Size)
+				job.fut.node.Size = uint64(n)
+				continue
+			}
+		}
+		if changed {
+			ru.problem(job.path, errors.New("changed while being read twice; stored as last read"), false)
+			if serr == nil {
+				job.fut.node.MTime, job.fut.node.CTime = after.mtime, after.ctime
+			}
+			ru.bytes.Add(uint64(n) - job.fut.node.Size)
+		}
+		job.fut.node.Size = uint64(n)
+		job.fut.node.Chunks = chunks
+		for _, c := range chunks {
+			ru.addRefs(c.ID)
+		}
+		return
+	}
+}
+
+func (ru *run) chunkFile(ch *chunker.Chunker, f *os.File) ([]format.Chunk, int64, error) {
+	ch.Reset(f)
+	var chunks []format.Chunk
+	var n int64
+	for {
+		c, err := ch.Next()
+		if err == io.EOF {
+			return chunks, n, nil
+		}
+		if err != nil {
+			return nil, n, fmt.Errorf("read: %w", err)
+		}
+		n += int64(len(c))
+		ru.bytesRead.Add(uint64(len(c)))
+		id := ru.r.Hasher.ID(c)
+		if err := ru.storeBlob(vaultapi.KindData, id, c); err != nil {
+			return nil, n, fatalError{err}
+		}
+		chunks = append(chunks, format.Chunk{ID: id, Size: uint32(len(c))})
+	}
+}

@@ -1,0 +1,265 @@
+package format
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"github.com/klauspost/compress/zstd"
+	"github.com/zeebo/blake3"
+)
+
+// Blob framing (see doc/FORMAT.md, "Blobs"):
+//
+//	version (1 byte, 1) | nonce (24 bytes) | AES-256-GCM(plain) with 16-byte tag
+//
+// where nonce = prefix (16 random bytes) | counter (8 bytes, big endian),
+// the GCM key is BLAKE3-DeriveKey(subkeyContext, data key | prefix) and the
+// GCM nonce is 4 zero bytes | counter. The additional data is kind | ID.
+// plain = compression (1 byte: 0 raw, 1 zstd) | payload.
+const (
+	blobVersion = 1
+	nonceSize   = 24
+	prefixSize  = 16
+	// Overhead is the sealed size minus the payload size of a raw blob.
+	Overhead = 1 + nonceSize + 1 + 16
+
+	compRaw  = 0
+	compZstd = 1
+
+	subkeyContext = "coffer 2026-11 blob subkey v1"
+	// maxPerPrefix bounds the blobs sealed under one subkey; the sealer
+	// draws a new prefix before it is reached.
+	maxPerPrefix = 1 << 32
+	// MaxPlain bounds a blob's plaintext (and what decompression may produce).
+	MaxPlain = 256 << 20
+	// minCompress is the size below which compressing is not tried.
+	minCompress = 64
+)
+
+// ErrAuth is returned when a blob fails authentication: wrong key, or
+// bytes damaged or swapped.
+var ErrAuth = errors.New("blob failed authentication")
+
+// Level selects compression.
+type Level int
+
+const (
+	LevelNone    Level = -1
+	LevelFastest Level = 0 // zstd SpeedFastest (the default)
+	LevelDefault Level = 1 // zstd SpeedDefault
+	LevelBetter  Level = 2 // zstd SpeedBetterCompression
+)
+
+// ParseLevel parses a --compression value.
+func ParseLevel(s string) (Level, error) {
+	switch s {
+	case "none", "off":
+		return LevelNone, nil
+	case "", "fastest", "auto":
+		return LevelFastest, nil
+	case "default":
+		return LevelDefault, nil
+	case "better", "max":
+		return LevelBetter, nil
+	}
+	return 0, fmt.Errorf("compression %q: want none, fastest, default or better", s)
+}
+
+// Sealer compresses and encrypts blobs; safe for concurrent use.
+type Sealer struct {
+	key   [32]byte
+	rand  io.Reader
+	enc   *zstd.Encoder
+	level Level
+
+	mu     sync.Mutex
+	prefix [prefixSize]byte
+	count  uint64
+	aead   cipher.AEAD
+}
+
+// NewSealer returns a Sealer for k that draws nonce prefixes from rand.
+func NewSealer(k *Keys, rand io.Reader, level Level) (*Sealer, error) {
+	s := &Sealer{key: k.Data, rand: rand, level: level}
+	if level != LevelNone {
+		zl := zstd.SpeedFastest
+		switch level {
+		case LevelDefault:
+			zl = zstd.SpeedDefault
+		case LevelBetter:
+			zl = zstd.SpeedBetterCompression
+		}
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zl), zstd.WithEncoderConcurrency(1),
+			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, fmt.Errorf("sealer: %w", err)
+		}
+		s.enc = enc
+	}
+	if err := s.rotate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Sealer) rotate() error {
+	if _, err := io.ReadFull(s.rand, s.prefix[:]); err != nil {
+		return fmt.Errorf("sealer: nonce prefix: %w", err)
+	}
+	aead, err := subkeyAEAD(&s.key, s.prefix[:])
+	if err != nil {
+		return err
+	}
+	s.aead, s.count = aead, 0
+	return nil
+}
+
+func subkeyAEAD(key *[32]byte, prefix []byte) (cipher.AEAD, error) {
+	var material [32 + prefixSize]byte
+	copy(material[:], key[:])
+	copy(material[32:], prefix)
+	var sub [32]byte
+	blake3.DeriveKey(subkeyContext, material[:], sub[:])
+	block, err := aes.NewCipher(sub[:])
+	if err != nil {
+		return nil, fmt.Errorf("sealer: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// next reserves a nonce and returns it with the AEAD of its subkey.
+func (s *Sealer) next() ([nonceSize]byte, cipher.AEAD, error) {
+	var nonce [nonceSize]byte
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.count >= maxPerPrefix {
+		if err := s.rotate(); err != nil {
+			return nonce, nil, err
+		}
+	}
+	copy(nonce[:], s.prefix[:])
+	binary.BigEndian.PutUint64(nonce[prefixSize:], s.count)
+	s.count++
+	return nonce, s.aead, nil
+}
+
+// Seal compresses (when it helps) and encrypts plain, appending the sealed
+// blob to dst. scratch, if large enough, is used for compression output.
+func (s *Sealer) Seal(dst []byte, kind vaultapi.Kind, id vaultapi.ID, plain []byte, scratch []byte) ([]byte, []byte, error) {
+	if len(plain) > MaxPlain {
+		return dst, scratch, fmt.Errorf("seal: blob of %d bytes exceeds %d", len(plain), MaxPlain)
+	}
+	nonce, aead, err := s.next()
+	if err != nil {
+		return dst, scratch, err
+	}
+	comp := byte(compRaw)
+	payload := plain
+	if s.enc != nil && len(plain) >= minCompress {
+		scratch = append(scratch[:0], compZstd)
+		scratch = s.enc.EncodeAll(plain, scratch)
+		if len(scratch)-1 < len(plain) {
+			comp = compZstd
+			payload = scratch[1:]
+		}
+	}
+	var ad [33]byte
+	ad[0] = byte(kind)
+	copy(ad[1:], id[:])
+
+	dst = slices.Grow(dst, Overhead+len(payload))
+	dst = append(dst, blobVersion)
+	dst = append(dst, nonce[:]...)
+	ptStart := len(dst)
+	dst = append(dst, comp)
+	dst = append(dst, payload...)
+	var gcmNonce [12]byte
+	copy(gcmNonce[4:], nonce[prefixSize:])
+	out := aead.Seal(dst[ptStart:ptStart], gcmNonce[:], dst[ptStart:], ad[:])
+	dst = dst[:ptStart+len(out)]
+	return dst, scratch, nil
+}
+
+// Opener decrypts and decompresses blobs; safe for concurrent use.
+type Opener struct {
+	key  [32]byte
+	dec  *zstd.Decoder
+	mu   sync.Mutex
+	aead map[[prefixSize]byte]cipher.AEAD
+}
+
+// NewOpener returns an Opener for k.
+func NewOpener(k *Keys) (*Opener, error) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxPlain),
+		zstd.WithDecodeAllCapLimit(true))
+	if err != nil {
+		return nil, fmt.Errorf("opener: %w", err)
+	}
+	return &Opener{key: k.Data, dec: dec, aead: make(map[[prefixSize]byte]cipher.AEAD)}, nil
+}
+
+func (o *Opener) aeadFor(prefix []byte) (cipher.AEAD, error) {
+	var p [prefixSize]byte
+	copy(p[:], prefix)
+	o.mu.Lock()
+	a, ok := o.aead[p]
+	o.mu.Unlock()
+	if ok {
+		return a, nil
+	}
+	a, err := subkeyAEAD(&o.key, prefix)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	if len(o.aead) > 4096 {
+		clear(o.aead)
+	}
+	o.aead[p] = a
+	o.mu.Unlock()
+	return a, nil
+}
+
+// Open authenticates and decrypts a sealed blob of the given kind and ID
+// and returns its plaintext, appended to dst[:0]. sealed is overwritten.
+func (o *Opener) Open(dst []byte, kind vaultapi.Kind, id vaultapi.ID, sealed []byte) ([]byte, error) {
+	if len(sealed) < Overhead || sealed[0] != blobVersion {
+		return dst, fmt.Errorf("open blob %s: %w (bad framing)", id.Short(), ErrAuth)
+	}
+	nonce := sealed[1 : 1+nonceSize]
+	aead, err := o.aeadFor(nonce[:prefixSize])
+	if err != nil {
+		return dst, err
+	}
+	var ad [33]byte
+	ad[0] = byte(kind)
+	copy(ad[1:], id[:])
+	var gcmNonce [12]byte
+	copy(gcmNonce[4:], nonce[prefixSize:])
+	ct := sealed[1+nonceSize:]
+	pt, err := aead.Open(ct[:0], gcmNonce[:], ct, ad[:])
+	if err != nil {
+		return dst, fmt.Errorf("open blob %s: %w", id.Short(), ErrAuth)
+	}
+	switch pt[0] {
+	case compRaw:
+		return append(dst[:0], pt[1:]...), nil
+	case compZstd:
+		out, err := o.dec.DecodeAll(pt[1:], dst[:0])
+		if err != nil {
+			return dst, fmt.Errorf("open blob %s: decompress: %w", id.Short(), err)
+		}
+		if len(out) > MaxPlain {
+			return dst, fmt.Errorf("open blob %s: decompresses past %d bytes", id.Short(), MaxPlain)
+		}
+		return out, nil
+	}
+	return dst, fmt.Errorf("open blob %s: unknown compression %d", id.Short(), pt[0])
+}

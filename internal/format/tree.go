@@ -1,0 +1,377 @@
+package format
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// NodeType is the type of a directory entry.
+type NodeType uint8
+
+const (
+	TypeFile     NodeType = 1
+	TypeDir      NodeType = 2
+	TypeSymlink  NodeType = 3
+	TypeFIFO     NodeType = 4
+	TypeCharDev  NodeType = 5
+	TypeBlockDev NodeType = 6
+	TypeSocket   NodeType = 7
+)
+
+func (t NodeType) String() string {
+	switch t {
+	case TypeFile:
+		return "file"
+	case TypeDir:
+		return "dir"
+	case TypeSymlink:
+		return "symlink"
+	case TypeFIFO:
+		return "fifo"
+	case TypeCharDev:
+		return "chardev"
+	case TypeBlockDev:
+		return "blockdev"
+	case TypeSocket:
+		return "socket"
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// Chunk is one piece of a file's content.
+type Chunk struct {
+	ID   vaultapi.ID
+	Size uint32 // plaintext bytes
+}
+
+// Xattr is one extended attribute (POSIX ACLs travel as the
+// system.posix_acl_* attributes).
+type Xattr struct {
+	Name  string
+	Value []byte
+}
+
+// Extent is a data region of a sparse file: Chunks cover the extents in
+// order; bytes outside every extent are holes.
+type Extent struct {
+	Off, Len uint64
+}
+
+// Node is one entry of a directory.
+type Node struct {
+	Name    []byte // one path element: bytes, not assumed UTF-8
+	Type    NodeType
+	Mode    uint32 // permission bits with setuid, setgid and sticky (07777)
+	UID     uint32
+	GID     uint32
+	User    string
+	Group   string
+	MTime   int64 // nanoseconds since the Unix epoch
+	ATime   int64
+	CTime   int64 // for change detection; not restored
+	Size    uint64
+	Inode   uint64 // for change detection and hard links; not restored
+	Dev     uint64
+	Links   uint32
+	Target  []byte      // symlink target
+	Subtree vaultapi.ID // directory: its tree blob
+	Chunks  []Chunk     // file content
+	Rdev    uint64      // device nodes
+	Xattrs  []Xattr
+	// LinkGroup is non-zero for a file with several hard links in the
+	// backup; entries of one group share the number.
+	LinkGroup uint64
+	Extents   []Extent // sparse files only
+}
+
+// Tree is a directory listing: its entries sorted by name, bytewise.
+type Tree struct {
+	Nodes []Node
+}
+
+// Field tags of the node encoding; see doc/FORMAT.md, "Trees".
+const (
+	tagName = iota + 1
+	tagType
+	tagMode
+	tagUID
+	tagGID
+	tagUser
+	tagGroup
+	tagMTime
+	tagATime
+	tagCTime
+	tagSize
+	tagInode
+	tagDev
+	tagLinks
+	tagTarget
+	tagSubtree
+	tagChunk
+	tagRdev
+	tagXattr
+	tagLinkGroup
+	tagExtent
+)
+
+const (
+	wireVarint = 0
+	wireBytes  = 2
+	treeMagic  = 1 // first byte of an encoded tree: the tree format version
+)
+
+// ErrTree is wrapped by every tree decoding error.
+var ErrTree = errors.New("tree: bad encoding")
+
+func putVarint(b []byte, tag int, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(tag)<<3|wireVarint)
+	return binary.AppendUvarint(b, v)
+}
+
+func putSigned(b []byte, tag int, v int64) []byte {
+	return putVarint(b, tag, uint64(v<<1)^uint64(v>>63))
+}
+
+func putBytes(b []byte, tag int, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(tag)<<3|wireBytes)
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// SortNodes sorts nodes by name, as Encode requires.
+func SortNodes(nodes []Node) {
+	slices.SortFunc(nodes, func(a, b Node) int { return bytes.Compare(a.Name, b.Name) })
+}
+
+// AppendEncode appends the canonical encoding of t to b. Nodes must be
+// sorted by name with no duplicates. Zero-valued fields are omitted, so
+// equal trees encode to equal bytes.
+func (t *Tree) AppendEncode(b []byte) ([]byte, error) {
+	b = append(b, treeMagic)
+	b = binary.AppendUvarint(b, uint64(len(t.Nodes)))
+	var nb []byte
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		if len(n.Name) == 0 {
+			return nil, fmt.Errorf("tree encode: entry %d has an empty name", i)
+		}
+		if i > 0 && bytes.Compare(t.Nodes[i-1].Name, n.Name) >= 0 {
+			return nil, fmt.Errorf("tree encode: entries not sorted or duplicated at %q", n.Name)
+		}
+		nb = n.appendFields(nb[:0])
+		b = binary.AppendUvarint(b, uint64(len(nb)))
+		b = append(b, nb...)
+	}
+	return b, nil
+}
+
+func (n *Node) appendFields(b []byte) []byte {
+	b = putBytes(b, tagName, n.Name)
+	b = putVarint(b, tagType, uint64(n.Type))
+	b = putVarint(b, tagMode, uint64(n.Mode))
+	b = putVarint(b, tagUID, uint64(n.UID))
+	b = putVarint(b, tagGID, uint64(n.GID))
+	if n.User != "" {
+		b = putBytes(b, tagUser, []byte(n.User))
+	}
+	if n.Group != "" {
+		b = putBytes(b, tagGroup, []byte(n.Group))
+	}
+	b = putSigned(b, tagMTime, n.MTime)
+	b = putSigned(b, tagATime, n.ATime)
+	b = putSigned(b, tagCTime, n.CTime)
+	b = putVarint(b, tagSize, n.Size)
+	b = putVarint(b, tagInode, n.Inode)
+	b = putVarint(b, tagDev, n.Dev)
+	b = putVarint(b, tagLinks, uint64(n.Links))
+	if n.Target != nil {
+		b = putBytes(b, tagTarget, n.Target)
+	}
+	if !n.Subtree.IsZero() {
+		b = putBytes(b, tagSubtree, n.Subtree[:])
+	}
+	var tmp [32 + binary.MaxVarintLen64]byte
+	for _, c := range n.Chunks {
+		copy(tmp[:], c.ID[:])
+		l := 32 + binary.PutUvarint(tmp[32:], uint64(c.Size))
+		b = putBytes(b, tagChunk, tmp[:l])
+	}
+	b = putVarint(b, tagRdev, n.Rdev)
+	for _, x := range n.Xattrs {
+		v := binary.AppendUvarint(tmp[:0], uint64(len(x.Name)))
+		v = append(v, x.Name...)
+		v = append(v, x.Value...)
+		b = putBytes(b, tagXattr, v)
+	}
+	b = putVarint(b, tagLinkGroup, n.LinkGroup)
+	for _, e := range n.Extents {
+		v := binary.AppendUvarint(tmp[:0], e.Off)
+		v = binary.AppendUvarint(v, e.Len)
+		b = putBytes(b, tagExtent, v)
+	}
+	return b
+}
+
+// DecodeTree decodes an encoded tree. It checks structure (framing, field
+// types, sorted unique non-empty names) but not whether names are safe to
+// write to a file system: restore checks that, so it can name the entry.
+func DecodeTree(b []byte) (*Tree, error) {
+	if len(b) == 0 || b[0] != treeMagic {
+		return nil, fmt.Errorf("%w: unknown version", ErrTree)
+	}
+	b = b[1:]
+	count, k := binary.Uvarint(b)
+	if k <= 0 || count > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: bad entry count", ErrTree)
+	}
+	b = b[k:]
+	t := &Tree{Nodes: make([]Node, count)}
+	for i := range t.Nodes {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return nil, fmt.Errorf("%w: entry %d: bad length", ErrTree, i)
+		}
+		if err := t.Nodes[i].decodeFields(b[k : k+int(l)]); err != nil {
+			return nil, fmt.Errorf("%w: entry %d: %v", ErrTree, i, err)
+		}
+		if len(t.Nodes[i].Name) == 0 {
+			return nil, fmt.Errorf("%w: entry %d has no name", ErrTree, i)
+		}
+		if i > 0 && bytes.Compare(t.Nodes[i-1].Name, t.Nodes[i].Name) >= 0 {
+			return nil, fmt.Errorf("%w: entries not sorted at %d", ErrTree, i)
+		}
+		b = b[k+int(l):]
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrTree, len(b))
+	}
+	return t, nil
+}
+
+func (n *Node) decodeFields(b []byte) error {
+	for len(b) > 0 {
+		key, k := binary.Uvarint(b)
+		if k <= 0 {
+			return errors.New("bad field key")
+		}
+		b = b[k:]
+		tag, wire := int(key>>3), key&7
+		var v uint64
+		var bs []byte
+		switch wire {
+		case wireVarint:
+			v, k = binary.Uvarint(b)
+			if k <= 0 {
+				return fmt.Errorf("field %d: bad varint", tag)
+			}
+			b = b[k:]
+		case wireBytes:
+			l, k := binary.Uvarint(b)
+			if k <= 0 || l > uint64(len(b)-k) {
+				return fmt.Errorf("field %d: bad length", tag)
+			}
+			bs = b[k : k+int(l)]
+			b = b[k+int(l):]
+		default:
+			return fmt.Errorf("field %d: unknown wire type %d", tag, wire)
+		}
+		if err := n.setField(tag, wire, v, bs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func unzig(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
+
+func (n *Node) setField(tag int, wire uint64, v uint64, bs []byte) error {
+	want := uint64(wireVarint)
+	switch tag {
+	case tagName, tagUser, tagGroup, tagTarget, tagSubtree, tagChunk, tagXattr, tagExtent:
+		want = wireBytes
+	}
+	if tag > tagExtent { // a newer field: skip
+		return nil
+	}
+	if wire != want {
+		return fmt.Errorf("field %d: wrong wire type %d", tag, wire)
+	}
+	switch tag {
+	case tagName:
+		n.Name = bytes.Clone(bs)
+	case tagType:
+		n.Type = NodeType(v)
+	case tagMode:
+		n.Mode = uint32(v)
+	case tagUID:
+		n.UID = uint32(v)
+	case tagGID:
+		n.GID = uint32(v)
+	case tagUser:
+		n.User = string(bs)
+	case tagGroup:
+		n.Group = string(bs)
+	case tagMTime:
+		n.MTime = unzig(v)
+	case tagATime:
+		n.ATime = unzig(v)
+	case tagCTime:
+		n.CTime = unzig(v)
+	case tagSize:
+		n.Size = v
+	case tagInode:
+		n.Inode = v
+	case tagDev:
+		n.Dev = v
+	case tagLinks:
+		n.Links = uint32(v)
+	case tagTarget:
+		n.Target = bytes.Clone(bs)
+	case tagSubtree:
+		if len(bs) != 32 {
+			return errors.New("subtree id is not 32 bytes")
+		}
+		copy(n.Subtree[:], bs)
+	case tagChunk:
+		if len(bs) < 33 {
+			return errors.New("chunk field too short")
+		}
+		var c Chunk
+		copy(c.ID[:], bs)
+		size, k := binary.Uvarint(bs[32:])
+		if k <= 0 || 32+k != len(bs) || size > MaxPlain {
+			return errors.New("bad chunk size")
+		}
+		c.Size = uint32(size)
+		n.Chunks = append(n.Chunks, c)
+	case tagRdev:
+		n.Rdev = v
+	case tagXattr:
+		l, k := binary.Uvarint(bs)
+		if k <= 0 || l > uint64(len(bs)-k) {
+			return errors.New("bad xattr")
+		}
+		n.Xattrs = append(n.Xattrs, Xattr{Name: string(bs[k : k+int(l)]), Value: bytes.Clone(bs[k+int(l):])})
+	case tagLinkGroup:
+		n.LinkGroup = v
+	case tagExtent:
+		off, k1 := binary.Uvarint(bs)
+		if k1 <= 0 {
+			return errors.New("bad extent")
+		}
+		l, k2 := binary.Uvarint(bs[k1:])
+		if k2 <= 0 || k1+k2 != len(bs) {
+			return errors.New("bad extent")
+		}
+		n.Extents = append(n.Extents, Extent{Off: off, Len: l})
+	}
+	return nil
+}

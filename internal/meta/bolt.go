@@ -1,0 +1,394 @@
+package meta
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bolt is the embedded metadata store, one bbolt file.
+//
+// Layout: bucket "vault" holds "id"; bucket "names" maps machine name to
+// ID; bucket "machines" holds one bucket per machine ID with the
+// sub-buckets below.
+type Bolt struct {
+	db *bolt.DB
+	id string
+}
+
+var (
+	bVault    = []byte("vault")
+	bNames    = []byte("names")
+	bMachines = []byte("machines")
+	bInfo     = []byte("info")
+	bSlots    = []byte("slots")
+	bBlobs    = []byte("blobs")
+	bPacks    = []byte("packs")
+	bSessions = []byte("sessions")
+	bPoints   = []byte("points")
+	bRefs     = []byte("refs")
+)
+
+var machineBuckets = [][]byte{bSlots, bBlobs, bPacks, bSessions, bPoints, bRefs}
+
+// OpenBolt opens (creating if needed) the store in file path. newID makes
+// the vault ID on first open.
+func OpenBolt(path string, newID func() string) (*Bolt, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if err == bolt.ErrTimeout {
+			return nil, fmt.Errorf("open vault metadata %s: another Coffer process holds it; wait for it to finish", path)
+		}
+		return nil, fmt.Errorf("open vault metadata: %w", err)
+	}
+	s := &Bolt{db: db}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bVault, bNames, bMachines} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		vb := tx.Bucket(bVault)
+		if id := vb.Get([]byte("id")); id != nil {
+			s.id = string(id)
+			return nil
+		}
+		s.id = newID()
+		return vb.Put([]byte("id"), []byte(s.id))
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open vault metadata: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Bolt) VaultID() string { return s.id }
+func (s *Bolt) Close() error    { return s.db.Close() }
+
+func machineBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
+	b := tx.Bucket(bMachines).Bucket([]byte(id))
+	if b == nil {
+		return nil, fmt.Errorf("machine %q: %w", id, ErrNotFound)
+	}
+	return b, nil
+}
+
+func (s *Bolt) CreateMachine(ctx context.Context, m Machine) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		names := tx.Bucket(bNames)
+		if names.Get([]byte(m.Name)) != nil {
+			return fmt.Errorf("machine name %q: %w", m.Name, ErrExists)
+		}
+		mb, err := tx.Bucket(bMachines).CreateBucket([]byte(m.ID))
+		if err != nil {
+			return fmt.Errorf("machine %q: %w", m.ID, ErrExists)
+		}
+		for _, b := range machineBuckets {
+			if _, err := mb.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		js, _ := json.Marshal(m)
+		if err := mb.Put(bInfo, js); err != nil {
+			return err
+		}
+		return names.Put([]byte(m.Name), []byte(m.ID))
+	})
+}
+
+func (s *Bolt) Machine(ctx context.Context, id string) (Machine, error) {
+	var m Machine
+	err := s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(mb.Get(bInfo), &m)
+	})
+	return m, err
+}
+
+func (s *Bolt) MachineByName(ctx context.Context, name string) (Machine, error) {
+	var id string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bNames).Get([]byte(name))
+		if v == nil {
+			return fmt.Errorf("machine name %q: %w", name, ErrNotFound)
+		}
+		id = string(v)
+		return nil
+	})
+	if err != nil {
+		return Machine{}, err
+	}
+	return s.Machine(ctx, id)
+}
+
+func (s *Bolt) Machines(ctx context.Context) ([]Machine, error) {
+	var out []Machine
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMachines).ForEachBucket(func(k []byte) error {
+			var m Machine
+			if err := json.Unmarshal(tx.Bucket(bMachines).Bucket(k).Get(bInfo), &m); err != nil {
+				return err
+			}
+			out = append(out, m)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (s *Bolt) KeySlots(ctx context.Context, machine string) ([]vaultapi.KeySlot, error) {
+	var out []vaultapi.KeySlot
+	err := s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		return mb.Bucket(bSlots).ForEach(func(k, v []byte) error {
+			out = append(out, vaultapi.KeySlot{ID: string(k), Data: slices.Clone(v)})
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (s *Bolt) PutKeySlot(ctx context.Context, machine string, ks vaultapi.KeySlot) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		return mb.Bucket(bSlots).Put([]byte(ks.ID), ks.Data)
+	})
+}
+
+// Blob index value: pack name (32 raw bytes) | kind | offset u64 | length u32.
+const locSize = 32 + 1 + 8 + 4
+
+func packKey(name string) ([]byte, error) {
+	k, err := hex.DecodeString(name)
+	if err != nil || len(k) != 32 {
+		return nil, fmt.Errorf("pack name %q is not 64 hex digits", name)
+	}
+	return k, nil
+}
+
+func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entries []vaultapi.PackEntry) error {
+	pk, err := packKey(p.Name)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		blobs := mb.Bucket(bBlobs)
+		var v [locSize]byte
+		copy(v[:32], pk)
+		for _, e := range entries {
+			if blobs.Get(e.ID[:]) != nil {
+				continue
+			}
+			v[32] = byte(e.Kind)
+			binary.LittleEndian.PutUint64(v[33:], e.Offset)
+			binary.LittleEndian.PutUint32(v[41:], e.Length)
+			if err := blobs.Put(e.ID[:], v[:]); err != nil {
+				return err
+			}
+		}
+		js, _ := json.Marshal(p)
+		return mb.Bucket(bPacks).Put(pk, js)
+	})
+}
+
+func (s *Bolt) HasPack(ctx context.Context, machine, name string) (bool, error) {
+	pk, err := packKey(name)
+	if err != nil {
+		return false, nil
+	}
+	var ok bool
+	err = s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		ok = mb.Bucket(bPacks).Get(pk) != nil
+		return nil
+	})
+	return ok, err
+}
+
+func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) ([]bool, error) {
+	out := make([]bool, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		blobs := mb.Bucket(bBlobs)
+		for i := range ids {
+			out[i] = blobs.Get(ids[i][:]) != nil
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([]vaultapi.Location, error) {
+	out := make([]vaultapi.Location, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		blobs := mb.Bucket(bBlobs)
+		for i, id := range ids {
+			out[i].ID = id
+			v := blobs.Get(id[:])
+			if len(v) != locSize {
+				continue
+			}
+			out[i].Pack = hex.EncodeToString(v[:32])
+			out[i].Kind = vaultapi.Kind(v[32])
+			out[i].Offset = binary.LittleEndian.Uint64(v[33:])
+			out[i].Length = binary.LittleEndian.Uint32(v[41:])
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Bolt) PutSession(ctx context.Context, machine string, ss vaultapi.Session) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		js, _ := json.Marshal(ss)
+		return mb.Bucket(bSessions).Put([]byte(ss.ID), js)
+	})
+}
+
+func (s *Bolt) Session(ctx context.Context, machine, id string) (vaultapi.Session, error) {
+	var ss vaultapi.Session
+	err := s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		v := mb.Bucket(bSessions).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("session %q: %w", id, ErrNotFound)
+		}
+		return json.Unmarshal(v, &ss)
+	})
+	return ss, err
+}
+
+func (s *Bolt) DeleteSession(ctx context.Context, machine, id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		return mb.Bucket(bSessions).Delete([]byte(id))
+	})
+}
+
+func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, refs []vaultapi.ID) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		blobs := mb.Bucket(bBlobs)
+		var missing []vaultapi.ID
+		buf := make([]byte, 0, len(refs)*32)
+		for _, id := range refs {
+			if blobs.Get(id[:]) == nil {
+				missing = append(missing, id)
+			}
+			buf = append(buf, id[:]...)
+		}
+		if len(missing) > 0 {
+			return &vaultapi.MissingBlobsError{IDs: missing}
+		}
+		if mb.Bucket(bPoints).Get([]byte(p.ID)) != nil {
+			return fmt.Errorf("point %s: %w", p.ID, ErrExists)
+		}
+		js, _ := json.Marshal(p)
+		if err := mb.Bucket(bPoints).Put([]byte(p.ID), js); err != nil {
+			return err
+		}
+		return mb.Bucket(bRefs).Put([]byte(p.ID), buf)
+	})
+}
+
+func (s *Bolt) Points(ctx context.Context, machine string) ([]vaultapi.Point, error) {
+	var out []vaultapi.Point
+	err := s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		return mb.Bucket(bPoints).ForEach(func(k, v []byte) error {
+			var p vaultapi.Point
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			out = append(out, p)
+			return nil
+		})
+	})
+	slices.SortStableFunc(out, func(a, b vaultapi.Point) int { return a.Time.Compare(b.Time) })
+	return out, err
+}
+
+func (s *Bolt) Point(ctx context.Context, machine, id string) (vaultapi.Point, error) {
+	var p vaultapi.Point
+	err := s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		v := mb.Bucket(bPoints).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("point %q: %w", id, ErrNotFound)
+		}
+		return json.Unmarshal(v, &p)
+	})
+	return p, err
+}
+
+func (s *Bolt) PointRefs(ctx context.Context, machine, id string) ([]vaultapi.ID, error) {
+	var out []vaultapi.ID
+	err := s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		v := mb.Bucket(bRefs).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("point %q: %w", id, ErrNotFound)
+		}
+		out = make([]vaultapi.ID, len(v)/32)
+		for i := range out {
+			copy(out[i][:], v[i*32:])
+		}
+		return nil
+	})
+	return out, err
+}
+
+var _ Store = (*Bolt)(nil)

@@ -1,0 +1,69 @@
+// Package meta is the vault's metadata store: machines, key slots, the
+// blob index of each machine, packs, backup sessions and recovery points.
+// Bolt is the embedded, pure-Go store; a PostgreSQL store can replace it
+// behind the same interface. The store never sees a key or plaintext.
+package meta
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// ErrNotFound is returned (wrapped) for a missing machine, point or session.
+var ErrNotFound = errors.New("meta: not found")
+
+// ErrExists is returned when creating something whose name is taken.
+var ErrExists = errors.New("meta: already exists")
+
+// Machine is a machine registered with the vault.
+type Machine struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// PackRecord describes a stored pack.
+type PackRecord struct {
+	Name  string `json:"name"`
+	Size  int64  `json:"size"`
+	Blobs int    `json:"blobs"`
+}
+
+// Store is the metadata store. All methods are safe for concurrent use;
+// each is atomic.
+type Store interface {
+	// VaultID is the vault's random, permanent identity.
+	VaultID() string
+
+	CreateMachine(ctx context.Context, m Machine) error // ErrExists if the name is taken
+	Machine(ctx context.Context, id string) (Machine, error)
+	MachineByName(ctx context.Context, name string) (Machine, error)
+	Machines(ctx context.Context) ([]Machine, error)
+
+	KeySlots(ctx context.Context, machine string) ([]vaultapi.KeySlot, error)
+	PutKeySlot(ctx context.Context, machine string, s vaultapi.KeySlot) error
+
+	// AddPack records a stored pack and indexes its blobs. A blob already
+	// indexed keeps its first location.
+	AddPack(ctx context.Context, machine string, p PackRecord, entries []vaultapi.PackEntry) error
+	HasPack(ctx context.Context, machine, name string) (bool, error)
+	HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) ([]bool, error)
+	Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([]vaultapi.Location, error)
+
+	PutSession(ctx context.Context, machine string, s vaultapi.Session) error
+	Session(ctx context.Context, machine, id string) (vaultapi.Session, error)
+	DeleteSession(ctx context.Context, machine, id string) error
+
+	// AddPoint records a recovery point and the blobs it references, after
+	// checking that every one of them is indexed; if some are not, it
+	// records nothing and returns a *vaultapi.MissingBlobsError.
+	AddPoint(ctx context.Context, machine string, p vaultapi.Point, refs []vaultapi.ID) error
+	Points(ctx context.Context, machine string) ([]vaultapi.Point, error)
+	Point(ctx context.Context, machine, id string) (vaultapi.Point, error)
+	PointRefs(ctx context.Context, machine, id string) ([]vaultapi.ID, error)
+
+	Close() error
+}

@@ -1,0 +1,183 @@
+// Package pack encodes and decodes packs: the objects of about 16 MiB in
+// which the vault stores sealed blobs. A pack is a header, the blobs back
+// to back, and a plaintext trailer listing each blob's kind, ID, offset and
+// length, so the vault can index a pack without keys. A pack is named by
+// the hex BLAKE3-256 of all its bytes. See doc/FORMAT.md.
+package pack
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"github.com/zeebo/blake3"
+)
+
+const (
+	headerMagic  = "CFPK"
+	trailerMagic = "CFPT"
+	// Version is the pack format version written in the header.
+	Version = 1
+	// HeaderSize is the size of the pack header.
+	HeaderSize = 8
+	// EntrySize is the size of one trailer entry.
+	EntrySize = 1 + 32 + 8 + 4
+	// TailSize is the fixed end of the trailer: entry count and magic.
+	TailSize = 8
+	// TargetSize is the size at which writers close a pack.
+	TargetSize = 16 << 20
+	// MaxBlob is the largest blob a pack may hold.
+	MaxBlob = 1 << 30
+)
+
+// ErrFormat is wrapped by every decoding error.
+var ErrFormat = errors.New("pack: bad format")
+
+// Name returns the name of a pack with the given bytes.
+func Name(data []byte) string {
+	sum := blake3.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// ValidName reports whether s looks like a pack name (64 lower-case hex).
+func ValidName(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Writer assembles one pack in memory.
+type Writer struct {
+	buf     []byte
+	entries []vaultapi.PackEntry
+}
+
+// NewWriter returns an empty pack writer; buf, if given, is reused.
+func NewWriter(buf []byte) *Writer {
+	w := &Writer{buf: buf[:0]}
+	w.buf = append(w.buf, headerMagic...)
+	w.buf = append(w.buf, Version, 0, 0, 0)
+	return w
+}
+
+// Add appends a sealed blob.
+func (w *Writer) Add(kind vaultapi.Kind, id vaultapi.ID, sealed []byte) {
+	w.entries = append(w.entries, vaultapi.PackEntry{
+		ID: id, Kind: kind, Offset: uint64(len(w.buf)), Length: uint32(len(sealed)),
+	})
+	w.buf = append(w.buf, sealed...)
+}
+
+// Size is the pack's size so far, without the trailer.
+func (w *Writer) Size() int { return len(w.buf) }
+
+// Count is the number of blobs added.
+func (w *Writer) Count() int { return len(w.entries) }
+
+// Finish appends the trailer and returns the finished pack. The writer must
+// not be used afterwards.
+func (w *Writer) Finish() vaultapi.Pack {
+	w.buf = AppendTrailer(w.buf, w.entries)
+	return vaultapi.Pack{Name: Name(w.buf), Data: w.buf, Entries: w.entries}
+}
+
+// AppendTrailer appends the trailer for entries to b.
+func AppendTrailer(b []byte, entries []vaultapi.PackEntry) []byte {
+	for _, e := range entries {
+		b = append(b, byte(e.Kind))
+		b = append(b, e.ID[:]...)
+		b = binary.LittleEndian.AppendUint64(b, e.Offset)
+		b = binary.LittleEndian.AppendUint32(b, e.Length)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(entries)))
+	return append(b, trailerMagic...)
+}
+
+// TrailerSize returns the size of the trailer holding n entries.
+func TrailerSize(n int) int { return n*EntrySize + TailSize }
+
+// CheckHeader checks the first HeaderSize bytes of a pack.
+func CheckHeader(h []byte) error {
+	if len(h) < HeaderSize || string(h[:4]) != headerMagic {
+		return fmt.Errorf("%w: no pack header", ErrFormat)
+	}
+	if h[4] != Version {
+		return fmt.Errorf("%w: pack version %d, this Coffer reads version %d", ErrFormat, h[4], Version)
+	}
+	return nil
+}
+
+// ParseTail reads the entry count from the last TailSize bytes of a pack
+// of packSize bytes, and checks it fits.
+func ParseTail(tail []byte, packSize int64) (int, error) {
+	if len(tail) != TailSize || string(tail[4:]) != trailerMagic {
+		return 0, fmt.Errorf("%w: no trailer", ErrFormat)
+	}
+	n := int64(binary.LittleEndian.Uint32(tail))
+	if n == 0 || HeaderSize+n*EntrySize+TailSize > packSize {
+		return 0, fmt.Errorf("%w: trailer claims %d entries in %d bytes", ErrFormat, n, packSize)
+	}
+	return int(n), nil
+}
+
+// ParseTrailer decodes the trailer (entries, count and magic: the last
+// TrailerSize(n) bytes) of a pack of packSize bytes and checks that the
+// blobs tile the pack exactly: in order, back to back, from the header to
+// the trailer.
+func ParseTrailer(trailer []byte, packSize int64) ([]vaultapi.PackEntry, error) {
+	if len(trailer) < TailSize {
+		return nil, fmt.Errorf("%w: trailer too short", ErrFormat)
+	}
+	n, err := ParseTail(trailer[len(trailer)-TailSize:], packSize)
+	if err != nil {
+		return nil, err
+	}
+	if len(trailer) != TrailerSize(n) {
+		return nil, fmt.Errorf("%w: trailer is %d bytes, want %d for %d entries", ErrFormat, len(trailer), TrailerSize(n), n)
+	}
+	entries := make([]vaultapi.PackEntry, n)
+	next := uint64(HeaderSize)
+	for i := range entries {
+		p := trailer[i*EntrySize:]
+		e := &entries[i]
+		e.Kind = vaultapi.Kind(p[0])
+		copy(e.ID[:], p[1:33])
+		e.Offset = binary.LittleEndian.Uint64(p[33:41])
+		e.Length = binary.LittleEndian.Uint32(p[41:45])
+		if !e.Kind.Valid() {
+			return nil, fmt.Errorf("%w: entry %d has unknown kind %d", ErrFormat, i, p[0])
+		}
+		if e.Offset != next || e.Length == 0 || e.Length > MaxBlob {
+			return nil, fmt.Errorf("%w: entry %d at %d+%d does not follow the previous blob", ErrFormat, i, e.Offset, e.Length)
+		}
+		next += uint64(e.Length)
+	}
+	if next != uint64(packSize)-uint64(len(trailer)) {
+		return nil, fmt.Errorf("%w: blobs end at %d, trailer starts at %d", ErrFormat, next, uint64(packSize)-uint64(len(trailer)))
+	}
+	return entries, nil
+}
+
+// Parse checks a whole pack held in memory and returns its entries.
+func Parse(data []byte) ([]vaultapi.PackEntry, error) {
+	if err := CheckHeader(data); err != nil {
+		return nil, err
+	}
+	if len(data) < HeaderSize+TailSize {
+		return nil, fmt.Errorf("%w: pack too short", ErrFormat)
+	}
+	n, err := ParseTail(data[len(data)-TailSize:], int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	return ParseTrailer(data[len(data)-TrailerSize(n):], int64(len(data)))
+}
