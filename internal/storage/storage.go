@@ -34,7 +34,14 @@ type PutOptions struct {
 
 // Storage holds objects named by slash-separated names such as
 // "packs/ab/ab12…". Names are relative, never empty, contain no "." or ".."
-// element and no empty element. All methods are safe for concurrent use.
+// element and no empty element (see CheckName); methods given an invalid
+// name fail. A name must not be both an object and a directory-like prefix
+// of another object ("a" and "a/b"): a local directory cannot hold both.
+// Names that differ only in case may collide on case-insensitive file
+// systems. All methods are safe for concurrent use.
+//
+// Errors are wrapped; test them with errors.Is (ErrNotFound, ErrExists,
+// context.Canceled) and IsTransient.
 type Storage interface {
 	// Put stores size bytes read from r under name. The object appears
 	// atomically and completely or not at all: a reader never sees a partial
@@ -45,8 +52,9 @@ type Storage interface {
 	Put(ctx context.Context, name string, r io.Reader, size int64, opts PutOptions) error
 
 	// Get returns the bytes [off, off+length) of the object; length < 0
-	// means to the end. A range past the end is an error. The caller closes
-	// the reader.
+	// means to the end. A range past the end (off > size, or off+length >
+	// size) is an error; an empty range at the end (off == size) is not.
+	// The caller closes the reader.
 	Get(ctx context.Context, name string, off, length int64) (io.ReadCloser, error)
 
 	// Stat returns the object's Info.
