@@ -63,7 +63,9 @@ func (d *pathDir) readlink(name string) ([]byte, error) {
 	return []byte(s), err
 }
 
-func (d *pathDir) openFile(name string) (*os.File, error) { return os.Open(filepath.Join(d.path, name)) }
+func (d *pathDir) openFile(name string) (*os.File, error) {
+	return os.Open(filepath.Join(d.path, name))
+}
 
 func (d *pathDir) openDir(name string) (dir, error) { return openRoot(filepath.Join(d.path, name)) }
 

@@ -12,9 +12,9 @@ import (
 // blob: what the vault must not see (host name, paths, options).
 type Manifest struct {
 	Version   int         `json:"v"`
-	Root      vaultapi.ID `json:"root"`   // the root tree
-	Host      string      `json:"host"`   // host name when backed up
-	Paths     [][]byte    `json:"paths"`  // absolute source paths, as bytes
+	Root      vaultapi.ID `json:"root"`  // the root tree
+	Host      string      `json:"host"`  // host name when backed up
+	Paths     [][]byte    `json:"paths"` // absolute source paths, as bytes
 	AgentTime time.Time   `json:"agent_time"`
 	Parent    string      `json:"parent,omitempty"` // point used for change detection
 	Excludes  []string    `json:"excludes,omitempty"`

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/coffer-backup/coffer/internal/archiver"
+	"github.com/coffer-backup/coffer/internal/exclude"
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/repo"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"github.com/spf13/cobra"
+)
+
+type backupFlags struct {
+	excludes      []string
+	excludeFiles  []string
+	oneFileSystem bool
+	compression   string
+	host          string
+	force         bool
+}
+
+func newBackupCmd(g *globals) *cobra.Command {
+	var f backupFlags
+	cmd := &cobra.Command{
+		Use:   "backup PATH...",
+		Short: "Back up files and folders to the vault",
+		Long: `Back up files and folders to the vault as one recovery point.
+
+Data is cut into chunks, deduplicated against everything this machine has
+stored, compressed and encrypted here before it leaves. Files whose size,
+mtime, ctime and inode are unchanged since the previous backup of the same
+paths are not read again. The first backup creates this machine's keys,
+wrapped with your passphrase.
+
+Symlinks are stored, never followed. Directories holding a CACHEDIR.TAG are
+stored with only the tag. A file that cannot be read is reported and skipped;
+the point still commits and the exit code is 3.
+
+Examples:
+  coffer backup ~/Documents ~/Pictures
+  coffer backup /srv --exclude '*.tmp' --exclude 'node_modules/' --one-file-system
+  coffer backup /home --exclude-file /etc/coffer/excludes --json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("backup needs at least one PATH (for example: coffer backup ~/Documents)")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBackup(cmd.Context(), g, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.excludes, "exclude", "e", nil, "skip entries matching PATTERN (gitignore syntax, relative to each PATH; repeatable)")
+	fl.StringArrayVar(&f.excludeFiles, "exclude-file", nil, "read exclude patterns from FILE, one per line (repeatable)")
+	fl.BoolVarP(&f.oneFileSystem, "one-file-system", "x", false, "do not cross into other file systems (mount points are kept, empty)")
+	fl.StringVar(&f.compression, "compression", "fastest", "none, fastest, default or better")
+	fl.StringVar(&f.host, "host", "", "host name recorded in the point (default: this host's name)")
+	fl.BoolVar(&f.force, "force", false, "read every file again, ignoring the previous point")
+	return cmd
+}
+
+func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) error {
+	paths := make([]string, 0, len(args))
+	for _, a := range args {
+		p, err := filepath.Abs(a)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(p); err != nil {
+			return usageError{fmt.Errorf("backup source %s: %w", a, err)}
+		}
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	level, err := format.ParseLevel(f.compression)
+	if err != nil {
+		return usageError{err}
+	}
+	patterns := slices.Clone(f.excludes)
+	for _, ef := range f.excludeFiles {
+		ps, err := exclude.ReadFile(ef)
+		if err != nil {
+			return usageError{err}
+		}
+		patterns = append(patterns, ps...)
+	}
+	var excl archiver.Excluder
+	if len(patterns) > 0 {
+		m, err := exclude.Compile(patterns)
+		if err != nil {
+			return usageError{err}
+		}
+		excl = m
+	}
+	host := f.host
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+
+	r, s, err := g.openRepo(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+
+	var parent *vaultapi.Point
+	if !f.force {
+		parent, err = findParent(ctx, r, paths)
+		if err != nil {
+			return err
+		}
+	}
+	status := g.newStatusLine()
+	opts := archiver.Options{
+		Paths: paths, Exclude: excl, ExcludeNames: patterns, OneFileSystem: f.oneFileSystem,
+		Host: host, Parent: parent, Compression: level, Rand: rand.Reader,
+		Report: func(p archiver.Problem) {
+			kind := "warning"
+			if p.Skipped {
+				kind = "skipped"
+			}
+			if g.json {
+				status.println(mustJSON(map[string]any{"type": "problem", "kind": kind, "path": p.Path, "error": p.Err.Error()}))
+				return
+			}
+			status.println(fmt.Sprintf("%s: %s: %v", kind, p.Path, p.Err))
+		},
+	}
+	if status.on {
+		opts.Progress = func(p archiver.Progress) { status.set(backupProgressLine(p)) }
+	}
+	res, err := archiver.Backup(ctx, r, opts)
+	status.done()
+	if err != nil {
+		return err
+	}
+	if g.json {
+		err = writeJSON(g.stdout, map[string]any{
+			"type": "summary", "point": res.Point.ID, "time": res.Point.Time, "paths": paths,
+			"files": res.Stats.Files, "dirs": res.Stats.Dirs, "bytes": res.Stats.Bytes,
+			"bytes_read": res.Stats.BytesRead, "bytes_added": res.Stats.BytesAdded,
+			"skipped": res.Problems, "warnings": res.Warnings, "duration_ms": res.Stats.DurationMS,
+			"parent": parentID(parent),
+		})
+	} else if !g.quiet {
+		fmt.Fprintf(g.stdout, "recovery point %s saved at %s\n", res.Point.ID[:8], res.Point.Time.Local().Format(time.DateTime))
+		fmt.Fprintf(g.stdout, "  %d files, %d folders, %s; read %s, added %s to the vault in %s\n",
+			res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes), humanBytes(res.Stats.BytesRead),
+			humanBytes(res.Stats.BytesAdded), (time.Duration(res.Stats.DurationMS) * time.Millisecond).Round(10*time.Millisecond))
+		if res.Problems > 0 {
+			fmt.Fprintf(g.stdout, "  %d entries skipped (listed above)\n", res.Problems)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if res.Problems > 0 {
+		return errPartial
+	}
+	return nil
+}
+
+func parentID(p *vaultapi.Point) string {
+	if p == nil {
+		return ""
+	}
+	return p.ID
+}
+
+func backupProgressLine(p archiver.Progress) string {
+	rate := 0.0
+	if s := p.Elapsed.Seconds(); s > 0 {
+		rate = float64(p.BytesRead) / s
+	}
+	line := fmt.Sprintf("%s  %d files  %s scanned  %s read (%s/s)  %s added",
+		humanDuration(p.Elapsed), p.Files, humanBytes(p.Bytes), humanBytes(p.BytesRead), humanBytes(uint64(rate)), humanBytes(p.BytesAdded))
+	if p.EstimatedBytes > 0 && p.Bytes < p.EstimatedBytes && p.Bytes > 0 {
+		left := time.Duration(float64(p.Elapsed) * float64(p.EstimatedBytes-p.Bytes) / float64(p.Bytes))
+		line += "  ETA " + humanDuration(left)
+	}
+	if p.Errors > 0 {
+		line += fmt.Sprintf("  %d skipped", p.Errors)
+	}
+	return line
+}
+
+// findParent returns the newest point of the same paths, if any.
+func findParent(ctx context.Context, r *repo.Repo, paths []string) (*vaultapi.Point, error) {
+	points, err := r.Vault.Points(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		m, err := r.Manifest(ctx, points[i])
+		if err != nil {
+			continue // an unreadable point is no parent; verify reports it
+		}
+		if len(m.Paths) != len(paths) {
+			continue
+		}
+		same := true
+		for j := range paths {
+			if string(m.Paths[j]) != paths[j] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return &points[i], nil
+		}
+	}
+	return nil, nil
+}

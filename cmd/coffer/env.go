@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/repo"
+	"github.com/coffer-backup/coffer/internal/vault"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"golang.org/x/term"
+)
+
+func init() {
+	exitMappers = append(exitMappers, func(err error) (int, bool) {
+		switch {
+		case errors.Is(err, format.ErrWrongSecret):
+			return exitPassphrase, true
+		case errors.Is(err, vaultapi.ErrDamaged):
+			return exitDamaged, true
+		case errors.Is(err, repo.ErrShortPassphrase), errors.Is(err, repo.ErrAmbiguous):
+			return exitUsage, true
+		}
+		return 0, false
+	})
+}
+
+// homeDir is where the agent keeps its configuration, keys and cache.
+func (g *globals) homeDir() (string, error) {
+	if g.home != "" {
+		return filepath.Abs(g.home)
+	}
+	if h := g.getenv("COFFER_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no home for Coffer: set COFFER_HOME (%w)", err)
+	}
+	return filepath.Join(d, "coffer"), nil
+}
+
+// vaultDir is the embedded vault's directory.
+func (g *globals) vaultDir() (string, error) {
+	if g.vault != "" {
+		return filepath.Abs(g.vault)
+	}
+	if v := g.getenv("COFFER_VAULT"); v != "" {
+		return filepath.Abs(v)
+	}
+	if x := g.getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "coffer", "vault"), nil
+	}
+	if h := g.getenv("COFFER_HOME"); h != "" || g.home != "" {
+		home, err := g.homeDir()
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(home, "vault"), nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no place for the embedded vault: set COFFER_VAULT (%w)", err)
+	}
+	return filepath.Join(h, ".local", "share", "coffer", "vault"), nil
+}
+
+// session is an open vault for one command.
+type session struct {
+	v     vaultapi.Vault
+	close func() error
+	emb   *vault.Embedded
+}
+
+func (g *globals) openVault(ctx context.Context) (*session, error) {
+	dir, err := g.vaultDir()
+	if err != nil {
+		return nil, err
+	}
+	e, err := vault.OpenEmbedded(ctx, dir, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &session{v: e.Machine, close: e.Close, emb: e}, nil
+}
+
+// passphrase reads the secret from --passphrase-file, COFFER_PASSPHRASE
+// or a terminal prompt (twice when confirm is set).
+func (g *globals) passphrase(prompt string, confirm bool) ([]byte, error) {
+	if g.passphraseFile != "" {
+		b, err := os.ReadFile(g.passphraseFile)
+		if err != nil {
+			return nil, fmt.Errorf("passphrase file: %w", err)
+		}
+		s := strings.TrimRight(string(b), "\r\n")
+		if s == "" {
+			return nil, usageError{fmt.Errorf("passphrase file %s is empty", g.passphraseFile)}
+		}
+		return []byte(s), nil
+	}
+	if p := g.getenv("COFFER_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	f, ok := g.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, usageError{errors.New("no passphrase: set COFFER_PASSPHRASE, pass --passphrase-file FILE, or run on a terminal")}
+	}
+	read := func(p string) ([]byte, error) {
+		fmt.Fprint(g.stderr, p)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(g.stderr)
+		return b, err
+	}
+	p, err := read(prompt)
+	if err != nil {
+		return nil, err
+	}
+	if confirm {
+		p2, err := read("Repeat it: ")
+		if err != nil {
+			return nil, err
+		}
+		if string(p) != string(p2) {
+			return nil, usageError{errors.New("the two passphrases differ")}
+		}
+	}
+	return p, nil
+}
+
+// openRepo opens the vault and unlocks the machine's keys; create makes
+// keys on the first backup.
+func (g *globals) openRepo(ctx context.Context, create bool) (*repo.Repo, *session, error) {
+	s, err := g.openVault(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	slots, err := s.v.KeySlots(ctx)
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	if len(slots) == 0 && !create {
+		s.close()
+		return nil, nil, repo.ErrNoKeys
+	}
+	prompt := "Passphrase: "
+	if len(slots) == 0 {
+		prompt = "New passphrase for this machine's backups (16 or more characters; without it the backups cannot be read): "
+	}
+	secret, err := g.passphrase(prompt, len(slots) == 0)
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	r, created, err := repo.Open(ctx, s.v, secret, create, rand.Reader)
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	if created && !g.quiet {
+		fmt.Fprintln(g.stderr, "Created this machine's keys. Keep the passphrase safe: without it the backups cannot be read.\nAdd a recovery key with: coffer key add-recovery")
+	}
+	return r, s, nil
+}
