@@ -57,6 +57,13 @@ skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged.`,
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
 
 	root.AddCommand(
+		newBackupCmd(g),
+		newPointsCmd(g),
+		newLsCmd(g),
+		newRestoreCmd(g),
+		newVerifyCmd(g),
+		newPassphraseCmd(g),
+		newKeyCmd(g),
 		newVersionCmd(g),
 	)
 	return root

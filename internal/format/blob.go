@@ -197,8 +197,7 @@ type Opener struct {
 
 // NewOpener returns an Opener for k.
 func NewOpener(k *Keys) (*Opener, error) {
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxPlain),
-		zstd.WithDecodeAllCapLimit(true))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxPlain))
 	if err != nil {
 		return nil, fmt.Errorf("opener: %w", err)
 	}

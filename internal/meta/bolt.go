@@ -194,16 +194,21 @@ func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entrie
 			return err
 		}
 		blobs := mb.Bucket(bBlobs)
-		var v [locSize]byte
-		copy(v[:32], pk)
-		for _, e := range entries {
+		// bbolt keeps keys and values by reference until the commit, so
+		// each entry gets its own bytes.
+		kv := make([]byte, len(entries)*(32+locSize))
+		for i, e := range entries {
 			if blobs.Get(e.ID[:]) != nil {
 				continue
 			}
+			k := kv[i*(32+locSize) : i*(32+locSize)+32]
+			v := kv[i*(32+locSize)+32 : (i+1)*(32+locSize)]
+			copy(k, e.ID[:])
+			copy(v[:32], pk)
 			v[32] = byte(e.Kind)
 			binary.LittleEndian.PutUint64(v[33:], e.Offset)
 			binary.LittleEndian.PutUint32(v[41:], e.Length)
-			if err := blobs.Put(e.ID[:], v[:]); err != nil {
+			if err := blobs.Put(k, v); err != nil {
 				return err
 			}
 		}
