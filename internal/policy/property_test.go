@@ -183,3 +183,38 @@ func TestIntervalProperties(t *testing.T) {
 		}
 	}
 }
+
+// NextChange must agree with Contains: walking minute by minute, the state
+// changes exactly at the instants NextChange reports.
+func TestWindowProperties(t *testing.T) {
+	seed := testSeed(t)
+	r := rand.New(rand.NewPCG(seed, seed))
+	for i := 0; i < 40; i++ {
+		zone := propertyZones[r.IntN(len(propertyZones))]
+		loc := mustZone(t, zone)
+		days := strings.Fields(randomSchedule(r))[0]
+		a, b := r.IntN(4*60)/15*15, r.IntN(1441)/15*15
+		if a == b {
+			b = (a + 60) % 1440
+		}
+		spec := days + " " + formatClock(a) + "-" + formatClock(b)
+		w := mustWindow(t, spec, zone)
+		from := randomNearChange(r, loc)
+		to := from.Add(4 * 24 * time.Hour)
+
+		var walked []time.Time
+		state := w.Contains(from)
+		for m := from.Add(time.Minute); m.Before(to); m = m.Add(time.Minute) {
+			if s := w.Contains(m); s != state {
+				walked, state = append(walked, m), s
+			}
+		}
+		var chained []time.Time
+		for c := w.NextChange(from); !c.IsZero() && c.Before(to); c = w.NextChange(c) {
+			chained = append(chained, c)
+		}
+		if !slices.EqualFunc(walked, chained, time.Time.Equal) {
+			t.Fatalf("%q in %s from %v:\nwalked  %v\nchained %v", spec, zone, from, walked, chained)
+		}
+	}
+}

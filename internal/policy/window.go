@@ -152,11 +152,17 @@ func (w Window) NextChange(t time.Time) time.Time {
 	if w.IsZero() {
 		return time.Time{}
 	}
+	// A weekly window that changes at all changes within eight days. The
+	// intervals of the ranges starting up to day +10 decide every instant
+	// before day +9.
 	ivs := w.intervals(t, -2, 10)
+	y, m, d := t.In(w.Location()).Date()
+	yy, mm, dd := addDays(y, m, d, 9)
+	horizon := wallInstant(yy, mm, dd, 0, w.Location())
 	var edges []time.Time
 	for _, iv := range ivs {
 		for _, e := range []time.Time{iv.start, iv.end} {
-			if e.After(t) {
+			if e.After(t) && e.Before(horizon) {
 				edges = append(edges, e)
 			}
 		}
