@@ -58,6 +58,7 @@ skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged.`,
 
 	root.AddCommand(
 		newVersionCmd(g),
+		newPolicyCmd(g),
 	)
 	return root
 }
