@@ -65,6 +65,7 @@ skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged.`,
 		newPassphraseCmd(g),
 		newKeyCmd(g),
 		newVersionCmd(g),
+		newPolicyCmd(g),
 	)
 	return root
 }
