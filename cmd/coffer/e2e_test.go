@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+const testPass = "correct horse battery staple"
+
+// cofferEnv is an isolated home and embedded vault for one test.
+type cofferEnv struct {
+	t     *testing.T
+	home  string
+	vault string
+	env   map[string]string
+}
+
+func newEnv(t *testing.T) *cofferEnv {
+	t.Helper()
+	d := t.TempDir()
+	e := &cofferEnv{t: t, home: filepath.Join(d, "home"), vault: filepath.Join(d, "vault")}
+	e.env = map[string]string{"COFFER_HOME": e.home, "COFFER_VAULT": e.vault, "COFFER_PASSPHRASE": testPass}
+	return e
+}
+
+// run runs coffer in-process and returns stdout, stderr and the exit code.
+func (e *cofferEnv) run(args ...string) (string, string, int) {
+	e.t.Helper()
+	var out, errb bytes.Buffer
+	g := newGlobals(strings.NewReader(""), &out, &errb, func(k string) string { return e.env[k] })
+	cmd := newRootCmd(g)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	if err != nil && !errorsIsPartial(err) {
+		fmt.Fprintf(&errb, "coffer: %v\n", err)
+	}
+	return out.String(), errb.String(), exitCode(err)
+}
+
+func errorsIsPartial(err error) bool { return exitCode(err) == exitPartial }
+
+func (e *cofferEnv) mustRun(args ...string) string {
+	e.t.Helper()
+	out, errs, code := e.run(args...)
+	if code != 0 {
+		e.t.Fatalf("coffer %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+type summary struct {
+	Point      string `json:"point"`
+	Files      uint64 `json:"files"`
+	Bytes      uint64 `json:"bytes"`
+	BytesRead  uint64 `json:"bytes_read"`
+	BytesAdded uint64 `json:"bytes_added"`
+	Skipped    uint64 `json:"skipped"`
+}
+
+func lastJSON(t *testing.T, out string, v any) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), v); err != nil {
+		t.Fatalf("last line of output is not JSON: %v\n%s", err, out)
+	}
+}
+
+// makeTree writes a small tree with the cases issue 2 names.
+func makeTree(t *testing.T, dir string, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "docs", "deep", "er"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "docs", "hello.txt"), []byte("the secret plaintext marker 7f3c\n"), 0o644))
+	big := make([]byte, 9<<20+12345)
+	for i := range big {
+		big[i] = byte(rng.Uint32() >> 24)
+	}
+	must(os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o600))
+	var text bytes.Buffer
+	for i := range 200000 {
+		fmt.Fprintf(&text, "line %d of a compressible file %d\n", i, i%97)
+	}
+	must(os.WriteFile(filepath.Join(dir, "docs", "deep", "er", "text.log"), text.Bytes(), 0o640))
+	must(os.WriteFile(filepath.Join(dir, "empty"), nil, 0o644))
+	must(os.WriteFile(filepath.Join(dir, "setuid"), []byte("#!/bin/sh\n"), 0o755))
+	must(os.Chmod(filepath.Join(dir, "setuid"), 0o4755|fs.ModeSetuid))
+	must(syscall.Chmod(filepath.Join(dir, "setuid"), 0o4755))
+	must(os.Mkdir(filepath.Join(dir, "sticky"), 0o755))
+	must(syscall.Chmod(filepath.Join(dir, "sticky"), 0o1777))
+	must(os.Symlink("docs/hello.txt", filepath.Join(dir, "link")))
+	must(os.Symlink("/nonexistent/target", filepath.Join(dir, "dangling")))
+	must(os.WriteFile(filepath.Join(dir, "docs", "caf\xe9-latin1"), []byte("not utf-8 name"), 0o644))
+	long := strings.Repeat("n", 250)
+	must(os.WriteFile(filepath.Join(dir, "docs", long), []byte("long name"), 0o644))
+	// Deep path: more than 1000 bytes.
+	p := filepath.Join(dir, "deep")
+	for range 20 {
+		p = filepath.Join(p, strings.Repeat("d", 60))
+	}
+	must(os.MkdirAll(p, 0o755))
+	must(os.WriteFile(filepath.Join(p, "leaf"), []byte("leaf"), 0o644))
+}
+
+// treeDigest describes every entry of a tree: type, mode, size, ns mtime,
+// owner, link target and content hash; directories' mtimes included.
+func treeDigest(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			return err
+		}
+		desc := fmt.Sprintf("mode=%o uid=%d gid=%d mtime=%d", st.Mode, st.Uid, st.Gid, st.Mtim.Nano())
+		switch st.Mode & syscall.S_IFMT {
+		case syscall.S_IFREG:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" size=%d sha=%x", len(b), sha256.Sum256(b))
+		case syscall.S_IFLNK:
+			l, _ := os.Readlink(p)
+			desc += " -> " + l
+		}
+		out[rel] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func compareTrees(t *testing.T, want, got string) {
+	t.Helper()
+	w, g := treeDigest(t, want), treeDigest(t, got)
+	// The top directory itself is compared by content, not its own times.
+	delete(w, ".")
+	delete(g, ".")
+	for k, v := range w {
+		if g[k] != v {
+			t.Errorf("%s:\n got  %s\n want %s", k, g[k], v)
+		}
+	}
+	for k := range g {
+		if _, ok := w[k]; !ok {
+			t.Errorf("%s: restored but not in the source", k)
+		}
+	}
+}
+
+func TestBackupRestoreRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "source-tree-name-4c1e")
+	makeTree(t, src, 1)
+
+	var s1 summary
+	lastJSON(t, e.mustRun("backup", "--json", src), &s1)
+	if s1.Files < 8 || s1.Skipped != 0 {
+		t.Fatalf("first backup summary: %+v", s1)
+	}
+	// Second backup of an unchanged tree reads nothing and adds almost nothing.
+	var s2 summary
+	lastJSON(t, e.mustRun("backup", "--json", src), &s2)
+	// What it adds: the manifest and the trees of the parent directories
+	// (/, /tmp, ...) whose times changed.
+	if s2.BytesRead != 0 || s2.BytesAdded > 16<<10 {
+		t.Errorf("unchanged backup read %d bytes and added %d; want 0 and < 16 KiB", s2.BytesRead, s2.BytesAdded)
+	}
+
+	target := filepath.Join(t.TempDir(), "restore")
+	e.mustRun("restore", "latest", "--target", target)
+	compareTrees(t, src, filepath.Join(target, src))
+
+	// rsync agrees: no content or metadata difference.
+	out, err := exec.Command("rsync", "-anci", "--delete", src+"/", filepath.Join(target, src)+"/").CombinedOutput()
+	if err != nil {
+		t.Fatalf("rsync: %v\n%s", err, out)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" && !strings.HasPrefix(l, ".d..t") { // the top dir's own time is not compared
+			t.Errorf("rsync -anci reports a difference: %s", l)
+		}
+	}
+
+	// The vault holds no plaintext of the source.
+	filepath.WalkDir(e.vault, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte("secret plaintext marker")) || bytes.Contains(b, []byte("line 1234 of a compressible")) ||
+			bytes.Contains(b, []byte(filepath.Base(src))) || bytes.Contains(b, []byte("hello.txt")) ||
+			bytes.Contains(b, []byte(strings.Repeat("n", 40))) {
+			t.Errorf("vault file %s holds plaintext of the source", p)
+		}
+		return nil
+	})
+
+	e.mustRun("verify")
+}
+
+func TestRestoreOnePathAndLs(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "src")
+	makeTree(t, src, 2)
+	e.mustRun("backup", "-q", src)
+	ls := e.mustRun("ls", "latest", src+"/docs")
+	if !strings.Contains(ls, "hello.txt") || !strings.Contains(ls, `"caf\xe9-latin1"`) {
+		t.Errorf("ls output lacks entries:\n%s", ls)
+	}
+	target := t.TempDir()
+	e.mustRun("restore", "latest", src+"/docs/hello.txt", "--target", target)
+	b, err := os.ReadFile(filepath.Join(target, src, "docs", "hello.txt"))
+	if err != nil || !bytes.Contains(b, []byte("marker")) {
+		t.Fatalf("restored file: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(target, src, "big.bin")); err == nil {
+		t.Error("restoring one path restored others too")
+	}
+	_, errs, code := e.run("restore", "latest", src+"/nope", "--target", target)
+	if code != exitError || !strings.Contains(errs, "not found") {
+		t.Errorf("restore of a missing path: exit %d, %s", code, errs)
+	}
+}
+
+func TestChangedFilesAreReadAgain(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "src")
+	makeTree(t, src, 3)
+	e.mustRun("backup", "-q", src)
+	f := filepath.Join(src, "docs", "hello.txt")
+	if err := os.WriteFile(f, []byte("changed content\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var s summary
+	lastJSON(t, e.mustRun("backup", "--json", src), &s)
+	if s.BytesRead != uint64(len("changed content\n")) {
+		t.Errorf("after changing one file the backup read %d bytes, want %d", s.BytesRead, len("changed content\n"))
+	}
+	target := t.TempDir()
+	e.mustRun("restore", "latest", "--target", target)
+	compareTrees(t, src, filepath.Join(target, src))
+}
+
+func TestPassphrases(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a"), []byte("a"), 0o644)
+
+	e.env["COFFER_PASSPHRASE"] = "too short"
+	if _, errs, code := e.run("backup", src); code != exitUsage || !strings.Contains(errs, "at least 16") {
+		t.Errorf("short passphrase: exit %d, %s", code, errs)
+	}
+	e.env["COFFER_PASSPHRASE"] = testPass
+	e.mustRun("backup", "-q", src)
+
+	e.env["COFFER_PASSPHRASE"] = "a wrong passphrase of some length"
+	if _, errs, code := e.run("points"); code != exitPassphrase || !strings.Contains(errs, "wrong passphrase") {
+		t.Errorf("wrong passphrase: exit %d, %s", code, errs)
+	}
+	e.env["COFFER_PASSPHRASE"] = ""
+	if _, errs, code := e.run("points"); code != exitUsage || !strings.Contains(errs, "COFFER_PASSPHRASE") {
+		t.Errorf("no passphrase: exit %d, %s", code, errs)
+	}
+
+	// A recovery key opens the data on its own; then the passphrase changes.
+	e.env["COFFER_PASSPHRASE"] = testPass
+	var rk struct {
+		Key string `json:"recovery_key"`
+	}
+	lastJSON(t, e.mustRun("key", "add-recovery", "--json"), &rk)
+	e.env["COFFER_PASSPHRASE"] = rk.Key
+	e.env["COFFER_NEW_PASSPHRASE"] = "a brand new passphrase here"
+	e.mustRun("passphrase", "change")
+	e.env["COFFER_PASSPHRASE"] = testPass
+	if _, _, code := e.run("points"); code != exitPassphrase {
+		t.Errorf("old passphrase after change: exit %d, want %d", code, exitPassphrase)
+	}
+	e.env["COFFER_PASSPHRASE"] = "a brand new passphrase here"
+	target := t.TempDir()
+	e.mustRun("restore", "latest", "--target", target)
+	if b, _ := os.ReadFile(filepath.Join(target, src, "a")); string(b) != "a" {
+		t.Errorf("restore with the new passphrase: %q", b)
+	}
+	e.env["COFFER_PASSPHRASE"] = strings.ToLower(rk.Key)
+	e.mustRun("points")
+}
+
+func TestExcludesAndCacheDirTag(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "src")
+	makeTree(t, src, 4)
+	os.MkdirAll(filepath.Join(src, "cache", "junk"), 0o755)
+	os.WriteFile(filepath.Join(src, "cache", "CACHEDIR.TAG"), []byte("Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "cache", "junk", "x"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(src, "docs", "a.tmp"), []byte("tmp"), 0o644)
+	ef := filepath.Join(t.TempDir(), "excludes")
+	os.WriteFile(ef, []byte("# comment\n/deep/\n"), 0o644)
+	e.mustRun("backup", "-q", "--exclude", "*.tmp", "--exclude-file", ef, src)
+	target := t.TempDir()
+	e.mustRun("restore", "latest", "--target", target)
+	r := filepath.Join(target, src)
+	for _, gone := range []string{"docs/a.tmp", "deep", "cache/junk"} {
+		if _, err := os.Lstat(filepath.Join(r, gone)); err == nil {
+			t.Errorf("%s was excluded but restored", gone)
+		}
+	}
+	for _, kept := range []string{"docs/hello.txt", "cache/CACHEDIR.TAG", "big.bin"} {
+		if _, err := os.Lstat(filepath.Join(r, kept)); err != nil {
+			t.Errorf("%s should be restored: %v", kept, err)
+		}
+	}
+	if _, errs, code := e.run("backup", "--exclude", "[unterminated", src); code != exitUsage {
+		t.Errorf("bad pattern: exit %d, %s", code, errs)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	e := newEnv(t)
+	for _, args := range [][]string{{"backup"}, {"restore", "latest"}, {"ls"}, {"backup", "/does/not/exist"}} {
+		if _, errs, code := e.run(args...); code != exitUsage {
+			t.Errorf("coffer %v: exit %d, want %d (%s)", args, code, exitUsage, errs)
+		}
+	}
+	if _, errs, code := e.run("points"); code == 0 || !strings.Contains(errs, "first backup") {
+		t.Errorf("points before any backup: exit %d, %s", code, errs)
+	}
+}
