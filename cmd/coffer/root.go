@@ -55,6 +55,7 @@ skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged.`,
 	pf.StringVar(&g.home, "home", "", "agent home: configuration, keys and cache folder (default $COFFER_HOME, else the user config directory)")
 	pf.StringVar(&g.passphraseFile, "passphrase-file", "", "read the passphrase from FILE (default $COFFER_PASSPHRASE, else a prompt)")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
+	addProfileFlags(root)
 
 	root.AddCommand(
 		newBackupCmd(g),

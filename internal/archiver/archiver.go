@@ -133,7 +133,11 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		jobs: make(chan *fileJob, 64), seen: make(map[vaultapi.ID]struct{}),
 	}
 	ru.bufs.New = func() any { b := make([]byte, 0, 2*chunker.MaxSize); return &b }
-	ru.packer = newPacker(ctx, r.Vault, sess.ID, sealer, 2)
+	uploaders := 2 // overlap network latency
+	if info, err := r.Vault.Info(ctx); err == nil && info.Embedded {
+		uploaders = 1 // a local disk keeps up; fewer packs in memory
+	}
+	ru.packer = newPacker(ctx, r.Vault, sess.ID, sealer, uploaders)
 
 	stopRenew := ru.renewSessions(sess)
 	stopProgress := ru.progressLoop(start)

@@ -1,6 +1,7 @@
 package archiver
 
 import (
+	"io"
 	"os"
 	"os/user"
 	"strconv"
@@ -29,9 +30,15 @@ type dir interface {
 	names() ([]string, error)
 	lstat(name string) (fileStat, error)
 	readlink(name string) ([]byte, error)
-	openFile(name string) (*os.File, error)
+	openFile(name string) (sourceFile, error)
 	openDir(name string) (dir, error)
 	close() error
+}
+
+// sourceFile is an open regular file being backed up.
+type sourceFile interface {
+	io.ReadSeekCloser
+	stat() (fileStat, error)
 }
 
 // idNames caches user and group names by ID.

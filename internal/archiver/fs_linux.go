@@ -4,6 +4,7 @@ package archiver
 
 import (
 	"errors"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -84,7 +85,11 @@ func (d *fdDir) readlink(name string) ([]byte, error) {
 	}
 }
 
-func (d *fdDir) openFile(name string) (*os.File, error) {
+// openFile opens a regular file for reading. O_NONBLOCK keeps a FIFO
+// swapped in since the lstat from blocking the open; reads of regular
+// files ignore it. The file is read through its descriptor directly, not
+// an *os.File, which would register it with the network poller.
+func (d *fdDir) openFile(name string) (sourceFile, error) {
 	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_NONBLOCK
 	fd, err := unix.Openat(d.fd(), name, flags|unix.O_NOATIME, 0)
 	if errors.Is(err, unix.EPERM) {
@@ -93,7 +98,38 @@ func (d *fdDir) openFile(name string) (*os.File, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	return os.NewFile(uintptr(fd), name), nil
+	return rawFile(fd), nil
+}
+
+type rawFile int
+
+func (f rawFile) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(f), p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return 0, errors.New("not a regular file (it changed into a pipe or device)")
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+func (f rawFile) Seek(off int64, whence int) (int64, error) { return unix.Seek(int(f), off, whence) }
+
+func (f rawFile) Close() error { return unix.Close(int(f)) }
+
+func (f rawFile) stat() (fileStat, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f), &st); err != nil {
+		return fileStat{}, err
+	}
+	return statFromUnix(&st), nil
 }
 
 func (d *fdDir) openDir(name string) (dir, error) {
@@ -105,12 +141,3 @@ func (d *fdDir) openDir(name string) (dir, error) {
 }
 
 func (d *fdDir) close() error { return d.f.Close() }
-
-// fstat re-reads an open file's status (to detect change during reading).
-func fstat(f *os.File) (fileStat, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return fileStat{}, err
-	}
-	return statFromUnix(&st), nil
-}

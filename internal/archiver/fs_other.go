@@ -63,18 +63,24 @@ func (d *pathDir) readlink(name string) ([]byte, error) {
 	return []byte(s), err
 }
 
-func (d *pathDir) openFile(name string) (*os.File, error) {
-	return os.Open(filepath.Join(d.path, name))
+func (d *pathDir) openFile(name string) (sourceFile, error) {
+	f, err := os.Open(filepath.Join(d.path, name))
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
 }
 
-func (d *pathDir) openDir(name string) (dir, error) { return openRoot(filepath.Join(d.path, name)) }
+type osFile struct{ *os.File }
 
-func (d *pathDir) close() error { return nil }
-
-func fstat(f *os.File) (fileStat, error) {
+func (f osFile) stat() (fileStat, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return fileStat{}, err
 	}
 	return statFromInfo(fi), nil
 }
+
+func (d *pathDir) openDir(name string) (dir, error) { return openRoot(filepath.Join(d.path, name)) }
+
+func (d *pathDir) close() error { return nil }

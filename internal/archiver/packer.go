@@ -16,6 +16,7 @@ type sealedBlob struct {
 	kind vaultapi.Kind
 	id   vaultapi.ID
 	buf  *[]byte
+	big  bool
 }
 
 // packer seals blobs, gathers them into data and metadata packs, and
@@ -34,15 +35,23 @@ type packer struct {
 	errMu sync.Mutex
 	err   error
 
-	blobBufs, packBufs sync.Pool
+	smallBufs, bigBufs sync.Pool
+	packBufs           chan []byte // free list: bounds the packs held in memory
 	closed             sync.Once
 }
 
+// smallBlob is the largest blob that takes a buffer from the small pool.
+const smallBlob = 64 << 10
+
 func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, uploaders int) *packer {
 	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s,
-		in: make(chan sealedBlob, 4), uploads: make(chan vaultapi.Pack)}
-	p.blobBufs.New = func() any { b := make([]byte, 0, chunker.MaxSize+format.Overhead+64); return &b }
-	p.packBufs.New = func() any { b := make([]byte, 0, pack.TargetSize+chunker.MaxSize+1<<20); return &b }
+		in: make(chan sealedBlob, 4), uploads: make(chan vaultapi.Pack),
+		packBufs: make(chan []byte, 2+uploaders)}
+	p.smallBufs.New = func() any { b := make([]byte, 0, smallBlob+format.Overhead+64); return &b }
+	p.bigBufs.New = func() any { b := make([]byte, 0, chunker.MaxSize+format.Overhead+64); return &b }
+	for range cap(p.packBufs) {
+		p.packBufs <- nil // allocated on first use
+	}
 	p.wg.Add(1 + uploaders)
 	go p.loop()
 	for range uploaders {
@@ -70,26 +79,46 @@ func (p *packer) add(kind vaultapi.Kind, id vaultapi.ID, plain []byte) error {
 	if err := p.error(); err != nil {
 		return err
 	}
-	bp := p.blobBufs.Get().(*[]byte)
-	sp := p.blobBufs.Get().(*[]byte)
+	pool := &p.bigBufs
+	if len(plain) <= smallBlob {
+		pool = &p.smallBufs
+	}
+	bp := pool.Get().(*[]byte)
+	sp := pool.Get().(*[]byte)
 	sealed, scratch, err := p.sealer.Seal((*bp)[:0], kind, id, plain, (*sp)[:0])
 	*sp = scratch
-	p.blobBufs.Put(sp)
+	pool.Put(sp)
 	if err != nil {
 		return fmt.Errorf("seal blob: %w", err)
 	}
 	*bp = sealed
 	select {
-	case p.in <- sealedBlob{kind: kind, id: id, buf: bp}:
+	case p.in <- sealedBlob{kind: kind, id: id, buf: bp, big: pool == &p.bigBufs}:
 		return nil
 	case <-p.ctx.Done():
 		return context.Cause(p.ctx)
 	}
 }
 
+// newWriter takes a pack buffer from the free list, waiting while every
+// buffer is in use.
 func (p *packer) newWriter() *pack.Writer {
-	bp := p.packBufs.Get().(*[]byte)
-	return pack.NewWriter(*bp)
+	var b []byte
+	select {
+	case b = <-p.packBufs:
+	case <-p.ctx.Done():
+	}
+	if b == nil {
+		b = make([]byte, 0, pack.TargetSize+chunker.MaxSize+format.Overhead+64)
+	}
+	return pack.NewWriter(b)
+}
+
+func (p *packer) freeBuf(b []byte) {
+	select {
+	case p.packBufs <- b[:0]:
+	default:
+	}
 }
 
 func (p *packer) loop() {
@@ -110,7 +139,11 @@ func (p *packer) loop() {
 			w = meta
 		}
 		w.Add(b.kind, b.id, *b.buf)
-		p.blobBufs.Put(b.buf)
+		if b.big {
+			p.bigBufs.Put(b.buf)
+		} else {
+			p.smallBufs.Put(b.buf)
+		}
 		if w.Size() >= pack.TargetSize {
 			if !send(w) {
 				continue // drain
@@ -133,15 +166,15 @@ func (p *packer) upload() {
 	defer p.wg.Done()
 	for pk := range p.uploads {
 		if p.error() != nil || p.ctx.Err() != nil {
+			p.freeBuf(pk.Data)
 			continue
 		}
 		if err := p.v.StorePack(p.ctx, p.sess, pk); err != nil {
 			p.setErr(fmt.Errorf("store pack: %w", err))
-			continue
+		} else {
+			p.added.Add(uint64(len(pk.Data)))
 		}
-		p.added.Add(uint64(len(pk.Data)))
-		buf := pk.Data[:0]
-		p.packBufs.Put(&buf)
+		p.freeBuf(pk.Data)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/coffer-backup/coffer/internal/chunker"
 	"github.com/coffer-backup/coffer/internal/format"
@@ -12,7 +11,7 @@ import (
 )
 
 type fileJob struct {
-	f    *os.File
+	f    sourceFile
 	path string
 	st   fileStat
 	fut  *future
@@ -56,7 +55,7 @@ func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
 			job.fut.skip = true
 			return
 		}
-		after, serr := fstat(job.f)
+		after, serr := job.f.stat()
 		changed := uint64(n) != job.fut.node.Size ||
 			serr == nil && (after.size != job.st.size || after.mtime != job.st.mtime || after.ctime != job.st.ctime)
 		if changed && attempt == 0 {
@@ -86,7 +85,7 @@ func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
 	}
 }
 
-func (ru *run) chunkFile(ch *chunker.Chunker, f *os.File) ([]format.Chunk, int64, error) {
+func (ru *run) chunkFile(ch *chunker.Chunker, f sourceFile) ([]format.Chunk, int64, error) {
 	ch.Reset(f)
 	var chunks []format.Chunk
 	var n int64

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+
+	"github.com/spf13/cobra"
+)
+
+// addProfileFlags adds hidden flags that write pprof profiles, for the
+// measurements recorded in BENCHMARKS.md.
+func addProfileFlags(root *cobra.Command) {
+	var cpu, mem string
+	pf := root.PersistentFlags()
+	pf.StringVar(&cpu, "profile-cpu", "", "write a CPU profile to FILE")
+	pf.StringVar(&mem, "profile-mem", "", "write an allocation profile to FILE")
+	_ = pf.MarkHidden("profile-cpu")
+	_ = pf.MarkHidden("profile-mem")
+	var cpuFile *os.File
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if cpu == "" {
+			return nil
+		}
+		f, err := os.Create(cpu)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		cpuFile = f
+		return pprof.StartCPUProfile(f)
+	}
+	root.PersistentPostRunE = func(cmd *cobra.Command, args []string) error {
+		if cpuFile != nil {
+			pprof.StopCPUProfile()
+			cpuFile.Close()
+		}
+		if mem != "" {
+			f, err := os.Create(mem)
+			if err != nil {
+				return fmt.Errorf("memory profile: %w", err)
+			}
+			defer f.Close()
+			runtime.GC()
+			return pprof.Lookup("allocs").WriteTo(f, 0)
+		}
+		return nil
+	}
+}
