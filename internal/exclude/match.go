@@ -12,12 +12,13 @@ type Matcher struct {
 	// Patterns are sorted into kinds that can be checked cheaply; each list
 	// holds pattern indexes in increasing order, since the last match wins.
 	baseLit map[string][]int // name patterns without wildcards, by name
-	pathLit map[string][]int // anchored patterns without wildcards, by path
 	ext     map[string][]int // name patterns "*.ext" (one dot), by ".ext"
+	suffix  []suffixPat      // other name patterns "*literal"
+	pathLit map[string][]int // anchored patterns without wildcards, by path
+	general []int            // the rest
+
 	// Lengths of the keys of pathLit, to skip the lookup for most paths.
 	pathMin, pathMax int
-	suffix  []suffixPat      // name patterns "*literal"
-	general []int            // the rest
 }
 
 type suffixPat struct {
@@ -84,10 +85,10 @@ func compile(patterns []string, fast bool) (*Matcher, error) {
 // setFilters records the literal text that any name or path the pattern
 // matches must begin or end with.
 func (p *pattern) setFilters() {
+	// The last segment always matches the name, unless it is "**".
 	last := &p.segs[len(p.segs)-1]
 	if !last.starStar && len(last.toks) > 0 {
-		// The last segment always matches the name.
-		if t := last.toks[0]; t.kind == tLit && (len(p.segs) == 1 || p.anchored) {
+		if t := last.toks[0]; t.kind == tLit {
 			p.namePrefix = t.lit
 		}
 		if t := last.toks[len(last.toks)-1]; t.kind == tLit && utf8.RuneStart(t.lit[0]) {
