@@ -82,6 +82,7 @@ func (t *Table) Cut(data []byte) int {
 	// tested with the mask shifted left by one; adding g[b1] completes the
 	// hash after b1. Masks stop below bit 63, so the results are those of the
 	// one-byte loop.
+	//
 	// In both loops d ends at the loop's limit, so d[0] is at offset
 	// limit-len(d) of data, and a cut after it gives a chunk one longer.
 	d := data[MinSize:normal]

@@ -20,7 +20,7 @@ var goldenInputs = []struct {
 	name string
 	data func() []byte
 }{
-	{"random", func() []byte { return randomData(1, 40<<20) }},  // SplitMix64 from state 1, 40 MiB
+	{"random", func() []byte { return randomData(1, 40<<20) }}, // SplitMix64 from state 1, 40 MiB
 	{"text", func() []byte { return textData(2, 24<<20+123) }}, // text words from state 2
 	{"zeros", func() []byte { return make([]byte, 9<<20) }},
 }

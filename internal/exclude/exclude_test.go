@@ -113,6 +113,11 @@ func TestMatch(t *testing.T) {
 			f("a/x", true), f("a/b1", false), f("a/x/b1", true)}},
 		{"escaped slash", []string{`a\/b`}, []matchCase{f("a/b", true), f("x/a/b", false)}},
 		{"dots", []string{".*"}, []matchCase{f(".git", true), f("a/.b", true), f("a.b", false)}},
+		{"doc: contents not dir", []string{"/cache/*", "!/cache/important"}, []matchCase{
+			d("cache", false), f("cache/a", true), d("cache/important", false), f("x/cache/a", false)}},
+		{"doc: logs", []string{"**/logs/*.gz", "doc/*.html"}, []matchCase{
+			f("logs/a.gz", true), f("x/y/logs/a.gz", true), f("logs/x/a.gz", false),
+			f("doc/a.html", true), f("x/doc/a.html", false)}},
 		{"many literal names", []string{"node_modules/", ".cache", "target", "*.tmp", "*~"}, []matchCase{
 			d("web/node_modules", true), f("web/node_modules", false), f(".cache", true),
 			d("rust/target", true), f("x.tmp", true), f("x~", true), f("x", false)}},

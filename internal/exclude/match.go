@@ -12,9 +12,13 @@ type Matcher struct {
 	// Patterns are sorted into kinds that can be checked cheaply; each list
 	// holds pattern indexes in increasing order, since the last match wins.
 	baseLit map[string][]int // name patterns without wildcards, by name
+	ext     map[string][]int // name patterns "*.ext" (one dot), by ".ext"
+	suffix  []suffixPat      // other name patterns "*literal"
 	pathLit map[string][]int // anchored patterns without wildcards, by path
-	suffix  []suffixPat      // name patterns "*literal"
 	general []int            // the rest
+
+	// Lengths of the keys of pathLit, to skip the lookup for most paths.
+	pathMin, pathMax int
 }
 
 type suffixPat struct {
@@ -27,7 +31,13 @@ type suffixPat struct {
 // It returns an error naming the bad pattern and why (e.g. an unterminated [ class).
 // The error is a *PatternError.
 func Compile(patterns []string) (*Matcher, error) {
-	m := &Matcher{baseLit: map[string][]int{}, pathLit: map[string][]int{}}
+	return compile(patterns, true)
+}
+
+// compile is Compile; with fast false every pattern goes to the general list
+// (tests compare the two).
+func compile(patterns []string, fast bool) (*Matcher, error) {
+	m := &Matcher{baseLit: map[string][]int{}, pathLit: map[string][]int{}, ext: map[string][]int{}}
 	for _, line := range patterns {
 		p, err := parse(line)
 		if err != nil {
@@ -38,6 +48,10 @@ func Compile(patterns []string) (*Matcher, error) {
 		}
 		idx := len(m.pats)
 		m.pats = append(m.pats, p)
+		if !fast {
+			m.general = append(m.general, idx) // no filters either
+			continue
+		}
 		if p.anchored && len(p.segs) == 2 && p.segs[0].starStar && !p.segs[1].starStar {
 			// "**/x" matches x at any depth, like the name pattern "x".
 			p.anchored, p.segs = false, p.segs[1:]
@@ -45,18 +59,47 @@ func Compile(patterns []string) (*Matcher, error) {
 		if !p.anchored {
 			if s, ok := p.segs[0].literal(); ok {
 				m.baseLit[s] = append(m.baseLit[s], idx)
-			} else if s, ok := suffixOf(&p.segs[0]); ok {
+			} else if s, ok := suffixOf(&p.segs[0]); ok && s[0] == '.' && strings.LastIndexByte(s, '.') == 0 {
+				m.ext[s] = append(m.ext[s], idx)
+			} else if ok {
 				m.suffix = append(m.suffix, suffixPat{idx, s})
 			} else {
 				m.general = append(m.general, idx)
 			}
 		} else if path, ok := literalPath(p.segs); ok {
 			m.pathLit[path] = append(m.pathLit[path], idx)
+			if len(m.pathLit) == 1 || len(path) < m.pathMin {
+				m.pathMin = len(path)
+			}
+			m.pathMax = max(m.pathMax, len(path))
 		} else {
 			m.general = append(m.general, idx)
 		}
 	}
+	for _, i := range m.general {
+		m.pats[i].setFilters()
+	}
 	return m, nil
+}
+
+// setFilters records the literal text that any name or path the pattern
+// matches must begin or end with.
+func (p *pattern) setFilters() {
+	// The last segment always matches the name, unless it is "**".
+	last := &p.segs[len(p.segs)-1]
+	if !last.starStar && len(last.toks) > 0 {
+		if t := last.toks[0]; t.kind == tLit {
+			p.namePrefix = t.lit
+		}
+		if t := last.toks[len(last.toks)-1]; t.kind == tLit && utf8.RuneStart(t.lit[0]) {
+			p.nameSuffix = t.lit
+		}
+	}
+	if p.anchored && len(p.segs) > 1 {
+		if s, ok := p.segs[0].literal(); ok {
+			p.rootDir = s
+		}
+	}
 }
 
 // suffixOf reports whether a segment is "*literal", with a literal that starts
@@ -99,7 +142,12 @@ func (m *Matcher) Match(rel string, isDir bool) bool {
 	if len(m.baseLit) > 0 {
 		best = m.lastOf(m.baseLit[base], best, isDir)
 	}
-	if len(m.pathLit) > 0 {
+	if len(m.ext) > 0 {
+		if i := strings.LastIndexByte(base, '.'); i >= 0 {
+			best = m.lastOf(m.ext[base[i:]], best, isDir)
+		}
+	}
+	if len(m.pathLit) > 0 && len(rel) >= m.pathMin && len(rel) <= m.pathMax {
 		best = m.lastOf(m.pathLit[rel], best, isDir)
 	}
 	for j := len(m.suffix) - 1; j >= 0 && m.suffix[j].idx > best; j-- {
@@ -114,18 +162,27 @@ func (m *Matcher) Match(rel string, isDir bool) bool {
 		if p.dirOnly && !isDir {
 			continue
 		}
-		var ok bool
-		if p.anchored {
-			ok = matchPath(p.segs, rel)
-		} else {
-			ok = matchSegment(p.segs[0].toks, base)
-		}
-		if ok {
+		if p.matches(rel, base) {
 			best = m.general[j]
 			break
 		}
 	}
 	return best >= 0 && !m.pats[best].negate
+}
+
+// matches reports whether a general pattern matches, after cheap tests of
+// the literal parts it begins or ends with.
+func (p *pattern) matches(rel, base string) bool {
+	if !strings.HasPrefix(base, p.namePrefix) || !strings.HasSuffix(base, p.nameSuffix) {
+		return false
+	}
+	if !p.anchored {
+		return matchSegment(p.segs[0].toks, base)
+	}
+	if p.rootDir != "" && !(strings.HasPrefix(rel, p.rootDir) && (len(rel) == len(p.rootDir) || rel[len(p.rootDir)] == '/')) {
+		return false
+	}
+	return matchPath(p.segs, rel)
 }
 
 // lastOf returns the greatest index in idxs above best whose pattern applies

@@ -23,6 +23,10 @@ type pattern struct {
 	dirOnly  bool   // trailing slash: directories only
 	anchored bool   // contains a slash: matched against the whole path
 	segs     []segment
+
+	// Filters of general patterns (see setFilters): the name must begin with
+	// namePrefix and end with nameSuffix, and the path must lie in rootDir.
+	namePrefix, nameSuffix, rootDir string
 }
 
 // segment is the part of a pattern between slashes. A "**" segment matches any
