@@ -16,6 +16,9 @@
 #   --tools LIST    default coffer,restic,borg (+kopia when on PATH)
 #   --scenarios L   default linux,pg,gotree
 #
+# Environment: COFFER_BENCH_CORPORA, COFFER_BENCH_OUT (see above); COFFER_BENCH_BIN
+# names a prebuilt coffer binary to measure instead of building ./cmd/coffer.
+#
 # Scenarios (see bench/README.md): linux = full backup of a stage copy of linux,
 # unchanged backup, linux2 synced in place then changed backup, full restore,
 # one-file restore, verified against linux2; pg = pgdata then pgdata2 in place,
@@ -96,7 +99,11 @@ COFFER_BIN=$out/bin/coffer
 export COFFER_BIN
 for t in "${TOOLS[@]}"; do
   [ "$t" = coffer ] || continue
-  (cd "$root" && CGO_ENABLED=0 go build -o "$COFFER_BIN" ./cmd/coffer) || die "building coffer failed"
+  if [ -n "${COFFER_BENCH_BIN:-}" ]; then
+    cp "$COFFER_BENCH_BIN" "$COFFER_BIN" || die "cannot copy COFFER_BENCH_BIN"
+  else
+    (cd "$root" && CGO_ENABLED=0 go build -o "$COFFER_BIN" ./cmd/coffer) || die "building coffer failed"
+  fi
   for c in backup restore; do
     "$COFFER_BIN" "$c" --help >/dev/null 2>&1 ||
       die "this coffer has no '$c' command yet; run with --tools restic,borg"
@@ -204,7 +211,8 @@ run_one() {  # run_one: one scenario for one tool (round, scen, tool set by the 
       die "$tool restore_full: restored tree not found at $rootdir"
     fi
     vf=$logs/r$round-$scen-$tool-verify.txt
-    rsync -anci --delete "$b/" "$rootdir/" >"$vf" || die "verify rsync failed for $tool"
+    # checksums for content; --modify-window=-1 compares mtimes to the nanosecond
+    rsync -anci --modify-window=-1 --delete "$b/" "$rootdir/" >"$vf" || die "verify rsync failed for $tool"
     content=$(grep -c '^[<>ch*]' "$vf" || true)
     meta=$(grep -c '^\.' "$vf" || true)
     rm -rf "$rd/full"
@@ -239,7 +247,10 @@ run_one() {  # run_one: one scenario for one tool (round, scen, tool set by the 
   echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "kernel=$(uname -r)"
   echo "filesystem=$(df --output=fstype "$out" | tail -n 1)"
-  echo "disk=$(lsblk -dno NAME,SIZE,ROTA 2>/dev/null | awk '{printf "%s%s %s (%s); ", sep, $1, $2, $3=="1"?"rotational":"non-rotational"}')"
+  dev=$(df --output=source "$out" | tail -n 1)
+  disk=$(lsblk -no PKNAME "$dev" 2>/dev/null | head -n 1); [ -n "$disk" ] || disk=$(lsblk -dno NAME "$dev" 2>/dev/null || true)
+  drv=$(readlink -f "/sys/block/$disk/device/driver" 2>/dev/null || true)
+  echo "disk=${disk:-unknown}, $(lsblk -dno SIZE "/dev/$disk" 2>/dev/null | tr -d ' '), driver ${drv##*/}; repositories, sources and restores on the same disk"
   echo "go=$(go version | awk '{print $3}')"
   for t in "${TOOLS[@]}"; do echo "version_$t=$(tool_version "$t")"; done
 } >"$res/meta.txt"
