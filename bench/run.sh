@@ -69,8 +69,7 @@ out=$(cd "$out" && pwd)
 corpora=$(cd "$corpora" && pwd)
 res=$out/results
 logs=$res/logs
-rm -rf "$res"
-mkdir -p "$res" "$logs" "$out/bin" "$out/stage" "$out/repos" "$out/restore"
+mkdir -p "$out/bin" "$out/stage" "$out/repos" "$out/restore"
 
 # ---------------------------------------------------------------- installs
 need_debs() {  # need_debs PACKAGE... : installs the Debian packages that are missing
@@ -99,6 +98,7 @@ COFFER_BIN=$out/bin/coffer
 export COFFER_BIN
 for t in "${TOOLS[@]}"; do
   [ "$t" = coffer ] || continue
+  rm -f "$COFFER_BIN"
   if [ -n "${COFFER_BENCH_BIN:-}" ]; then
     cp "$COFFER_BENCH_BIN" "$COFFER_BIN" || die "cannot copy COFFER_BENCH_BIN"
   else
@@ -158,6 +158,8 @@ sync_to() {  # sync_to SRC DST: make DST an exact copy of SRC, in place
 }
 dusb() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
 
+rm -rf "$res"  # results of the previous run
+mkdir -p "$res" "$logs"
 echo "round,scenario,tool,step,wall_s,user_s,sys_s,maxrss_kib,repo_bytes,state_bytes" >"$res/runs.csv"
 echo "round,scenario,tool,content_diffs,meta_diffs,one_file" >"$res/verify.csv"
 
@@ -271,7 +273,8 @@ done
 say "measured in $((SECONDS - start)) s"
 rm -rf "$out/stage" "$out/restore"
 
-ref=${TOOLS[0]}
+ref=${TOOLS[0]}  # ratios against coffer when it ran, else against the first tool
+for t in "${TOOLS[@]}"; do [ "$t" = coffer ] && ref=coffer; done
 "$out/bin/summarize" -runs "$res/runs.csv" -verify "$res/verify.csv" -meta "$res/meta.txt" \
   -ref "$ref" >"$res/report.md"
 cat "$res/report.md"
