@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# run.sh - side-by-side benchmark of Coffer against restic and borg (and kopia when
+# a kopia binary is on PATH) on the corpora of shared/corpus/make-corpora.sh.
+#
+#   bash bench/run.sh [--corpora DIR] [--out DIR] [--runs N]
+#                     [--tools coffer,restic,borg[,kopia]] [--scenarios linux,pg,gotree]
+#
+#   --corpora DIR   corpus directory (default $COFFER_BENCH_CORPORA, else ../corpora
+#                   beside the repository); missing corpora are built there with
+#                   ../shared/corpus/make-corpora.sh
+#   --out DIR       work and result directory (default $COFFER_BENCH_OUT, else
+#                   ../bench-out beside the repository); stage copies, repositories
+#                   and restores live here, results go to DIR/results
+#   --runs N        rounds (default 3); every round runs every scenario for every
+#                   tool, tools interleaved, so paired ratios come from one window
+#   --tools LIST    default coffer,restic,borg (+kopia when on PATH)
+#   --scenarios L   default linux,pg,gotree
+#
+# Environment: COFFER_BENCH_CORPORA, COFFER_BENCH_OUT (see above); COFFER_BENCH_BIN
+# names a prebuilt coffer binary to measure instead of building ./cmd/coffer.
+#
+# Scenarios (see bench/README.md): linux = full backup of a stage copy of linux,
+# unchanged backup, linux2 synced in place then changed backup, full restore,
+# one-file restore, verified against linux2; pg = pgdata then pgdata2 in place,
+# repository growth; gotree = like linux on the Go tree (its "next day" is made
+# by mutate.sh into the out directory), cheap enough for development.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+here=$root/bench
+# shellcheck source=bench/tools.sh
+. "$here/tools.sh"
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
+
+corpora=${COFFER_BENCH_CORPORA:-$root/../corpora}
+out=${COFFER_BENCH_OUT:-$root/../bench-out}
+runs=3
+tools=
+scenarios=linux,pg,gotree
+while [ $# -gt 0 ]; do
+  case $1 in
+    --corpora)   corpora=${2:?--corpora needs a directory}; shift 2 ;;
+    --out)       out=${2:?--out needs a directory}; shift 2 ;;
+    --runs)      runs=${2:?--runs needs a number}; shift 2 ;;
+    --tools)     tools=${2:?--tools needs a list}; shift 2 ;;
+    --scenarios) scenarios=${2:?--scenarios needs a list}; shift 2 ;;
+    -h|--help)   sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive number"
+if [ -z "$tools" ]; then
+  tools=coffer,restic,borg
+  command -v kopia >/dev/null && tools+=,kopia
+fi
+IFS=, read -r -a TOOLS <<<"$tools"
+IFS=, read -r -a SCENS <<<"$scenarios"
+for t in "${TOOLS[@]}"; do
+  case $t in coffer|restic|borg|kopia) ;; *) die "unknown tool $t" ;; esac
+done
+for s in "${SCENS[@]}"; do
+  case $s in linux|pg|gotree) ;; *) die "unknown scenario $s" ;; esac
+done
+
+mkdir -p "$out" "$corpora"
+out=$(cd "$out" && pwd)
+corpora=$(cd "$corpora" && pwd)
+res=$out/results
+logs=$res/logs
+mkdir -p "$out/bin" "$out/stage" "$out/repos" "$out/restore"
+
+# ---------------------------------------------------------------- installs
+need_debs() {  # need_debs PACKAGE... : installs the Debian packages that are missing
+  local missing=() p sudo=
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  say "installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+debs=(time rsync)
+for t in "${TOOLS[@]}"; do
+  case $t in
+    restic) debs+=(restic) ;;
+    borg)   debs+=(borgbackup) ;;
+    kopia)  command -v kopia >/dev/null || die "kopia requested but no kopia binary on PATH" ;;
+  esac
+done
+need_debs "${debs[@]}"
+
+command -v go >/dev/null || die "go is needed to build coffer and the summarizer"
+(cd "$root" && CGO_ENABLED=0 go build -o "$out/bin/summarize" ./bench/summarize) ||
+  die "building bench/summarize failed"
+COFFER_BIN=$out/bin/coffer
+export COFFER_BIN
+for t in "${TOOLS[@]}"; do
+  [ "$t" = coffer ] || continue
+  rm -f "$COFFER_BIN"
+  if [ -n "${COFFER_BENCH_BIN:-}" ]; then
+    cp "$COFFER_BENCH_BIN" "$COFFER_BIN" || die "cannot copy COFFER_BENCH_BIN"
+  else
+    (cd "$root" && CGO_ENABLED=0 go build -o "$COFFER_BIN" ./cmd/coffer) || die "building coffer failed"
+  fi
+  for c in backup restore; do
+    "$COFFER_BIN" "$c" --help >/dev/null 2>&1 ||
+      die "this coffer has no '$c' command yet; run with --tools restic,borg"
+  done
+done
+
+# ---------------------------------------------------------------- corpora
+# scenario table: corpus A, corpus B ("next day"), whether it has the unchanged
+# backup and the restores, and candidate small files for the one-file restore.
+scen_a() { case $1 in linux) echo "$corpora/linux" ;; pg) echo "$corpora/pgdata" ;; gotree) echo "$corpora/gotree" ;; esac; }
+scen_b() { case $1 in linux) echo "$corpora/linux2" ;; pg) echo "$corpora/pgdata2" ;; gotree) echo "$out/corpus/gotree2" ;; esac; }
+scen_full() { [ "$1" != pg ]; }
+scen_files() { case $1 in linux) echo "README MAINTAINERS COPYING" ;; gotree) echo "VERSION LICENSE README.md" ;; esac; }
+
+want=()
+for s in "${SCENS[@]}"; do
+  case $s in linux) want+=(linux linux2) ;; pg) want+=(pgdata pgdata2) ;; gotree) want+=(gotree) ;; esac
+done
+missing=()
+for c in "${want[@]}"; do [ -f "$corpora/.$c.done" ] || missing+=("$c"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  mk=$root/../shared/corpus/make-corpora.sh
+  [ -f "$mk" ] || die "corpora ${missing[*]} missing in $corpora and $mk not found"
+  say "building corpora ${missing[*]} in $corpora (this takes a while)"
+  bash "$mk" "$corpora" "${missing[@]}"
+fi
+if [[ " ${SCENS[*]} " == *" gotree "* ]] && [ ! -f "$out/corpus/.gotree2.done" ]; then
+  say "making gotree2 (mutate.sh) in $out/corpus"
+  mkdir -p "$out/corpus"
+  rm -rf "$out/corpus/gotree2"
+  bash "$root/../shared/corpus/mutate.sh" "$corpora/gotree" "$out/corpus/gotree2"
+  touch "$out/corpus/.gotree2.done"
+fi
+
+# the one-file restore picks the first candidate that is a regular file in B
+declare -A ONE
+for s in "${SCENS[@]}"; do
+  scen_full "$s" || continue
+  for f in $(scen_files "$s"); do
+    if [ -f "$(scen_b "$s")/$f" ] && [ ! -L "$(scen_b "$s")/$f" ]; then ONE[$s]=$f; break; fi
+  done
+  [ -n "${ONE[$s]:-}" ] || die "no small file for the one-file restore in $(scen_b "$s")"
+done
+
+# ---------------------------------------------------------------- measuring
+warm() {  # warm DIR: read every file once, so the page cache holds it
+  find "$1" -type f -print0 | xargs -0 -r cat >/dev/null
+}
+sync_to() {  # sync_to SRC DST: make DST an exact copy of SRC, in place
+  rsync -aH --inplace --delete "$1/" "$2/"
+  sync
+}
+dusb() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
+
+rm -rf "$res"  # results of the previous run
+mkdir -p "$res" "$logs"
+echo "round,scenario,tool,step,wall_s,user_s,sys_s,maxrss_kib,repo_bytes,state_bytes" >"$res/runs.csv"
+echo "round,scenario,tool,content_diffs,meta_diffs,one_file" >"$res/verify.csv"
+
+# timed STEP FUNC ARGS...: runs a tools.sh function with GNU time in front of its
+# tool command; appends a CSV row (repository and client state sizes after the
+# step). Stops the whole benchmark when the step fails.
+timed() {
+  local step=$1; shift
+  local base=$logs/r$round-$scen-$tool-$step tf rc=0
+  tf=$base.time
+  rm -f "$tf"
+  BENCH_TIME=(/usr/bin/time -f '%e %U %S %M' -o "$tf")
+  "$@" >"$base.log" 2>&1 || rc=$?
+  BENCH_TIME=()
+  if [ $rc -ne 0 ]; then
+    tail -n 30 "$base.log" >&2
+    die "$tool $step ($scen, round $round) failed with exit $rc; log above and in $base.log"
+  fi
+  [ -f "$tf" ] || return 0  # the tool has no such step (coffer init)
+  local wall user sys rss
+  read -r wall user sys rss < <(tail -n 1 "$tf")
+  echo "$round,$scen,$tool,$step,$wall,$user,$sys,$rss,$(dusb "$repo"),$(dusb "$repo.state")" >>"$res/runs.csv"
+  printf '  %-7s %-7s %-12s %7ss wall %7ss cpu %6s MiB\n' "$scen" "$tool" "$step" "$wall" \
+    "$(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')" "$((rss / 1024))" >&2
+}
+
+run_one() {  # run_one: one scenario for one tool (round, scen, tool set by the caller)
+  local a b stage rd rootdir one1 vf content meta onef
+  a=$(scen_a "$scen"); b=$(scen_b "$scen")
+  stage=$out/stage/$scen
+  repo=$out/repos/$tool-$scen
+  rd=$out/restore/$tool-$scen
+  tool_wipe "$tool" "$repo"
+  rm -rf "$rd"
+  sync_to "$a" "$stage"
+  warm "$stage"
+
+  timed init tool_init "$tool" "$repo"
+  timed backup_A tool_backup "$tool" "$repo" "$stage" A
+  if scen_full "$scen"; then
+    timed backup_A2 tool_backup "$tool" "$repo" "$stage" A2
+  fi
+  sync_to "$b" "$stage"
+  timed backup_B tool_backup "$tool" "$repo" "$stage" B
+
+  if scen_full "$scen"; then
+    timed restore_full tool_restore "$tool" "$repo" B "$rd/full"
+    rootdir=$(tool_root "$tool" "$rd/full" "$stage")
+    if [ ! -d "$rootdir" ]; then
+      ls -la "$rd/full" >&2 || true
+      die "$tool restore_full: restored tree not found at $rootdir"
+    fi
+    vf=$logs/r$round-$scen-$tool-verify.txt
+    # checksums for content; --modify-window=-1 compares mtimes to the nanosecond
+    rsync -anci --modify-window=-1 --delete "$b/" "$rootdir/" >"$vf" || die "verify rsync failed for $tool"
+    content=$(grep -c '^[<>ch*]' "$vf" || true)
+    meta=$(grep -c '^\.' "$vf" || true)
+    rm -rf "$rd/full"
+    sync
+
+    timed restore_one tool_restore1 "$tool" "$repo" B "$stage" "${ONE[$scen]}" "$rd/one"
+    one1=$(tool_file "$tool" "$rd/one" "$stage" "${ONE[$scen]}")
+    if cmp -s "$one1" "$b/${ONE[$scen]}"; then onef=ok; else onef=FAIL; fi
+    rm -rf "$rd"
+    echo "$round,$scen,$tool,$content,$meta,$onef" >>"$res/verify.csv"
+    say "  verify $tool $scen: $content content diffs, $meta metadata-only diffs, one file $onef"
+    if [ "$content" != 0 ] || [ "$onef" != ok ]; then
+      head -n 20 "$vf" >&2
+      die "$tool restored $scen wrongly (round $round): see $vf"
+    fi
+    if [ "$meta" != 0 ] && [ "$tool" = coffer ]; then
+      head -n 20 "$vf" >&2
+      die "coffer restored $scen with metadata differences (round $round): see $vf"
+    fi
+  fi
+  tool_wipe "$tool" "$repo"
+  sync
+}
+
+# ---------------------------------------------------------------- machine
+{
+  echo "date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "command=bash bench/run.sh --runs $runs --tools $tools --scenarios $scenarios"
+  echo "cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)"
+  echo "cores=$(nproc)"
+  echo "memory_gib=$(free -g | awk '/^Mem:/{print $2}')"
+  echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "kernel=$(uname -r)"
+  echo "filesystem=$(df --output=fstype "$out" | tail -n 1)"
+  dev=$(df --output=source "$out" | tail -n 1)
+  disk=$(lsblk -no PKNAME "$dev" 2>/dev/null | head -n 1); [ -n "$disk" ] || disk=$(lsblk -dno NAME "$dev" 2>/dev/null || true)
+  drv=$(readlink -f "/sys/block/$disk/device/driver" 2>/dev/null || true)
+  echo "disk=${disk:-unknown}, $(lsblk -dno SIZE "/dev/$disk" 2>/dev/null | tr -d ' '), driver ${drv##*/}; repositories, sources and restores on the same disk"
+  echo "go=$(go version | awk '{print $3}')"
+  for t in "${TOOLS[@]}"; do echo "version_$t=$(tool_version "$t")"; done
+} >"$res/meta.txt"
+
+say "tools: ${TOOLS[*]}; scenarios: ${SCENS[*]}; rounds: $runs; results in $res"
+for s in "${SCENS[@]}"; do
+  warm "$(scen_a "$s")"; warm "$(scen_b "$s")"
+done
+start=$SECONDS
+for ((round = 1; round <= runs; round++)); do
+  for scen in "${SCENS[@]}"; do
+    for tool in "${TOOLS[@]}"; do
+      say "round $round/$runs: $scen $tool"
+      run_one
+    done
+  done
+done
+say "measured in $((SECONDS - start)) s"
+rm -rf "$out/stage" "$out/restore"
+
+ref=${TOOLS[0]}  # ratios against coffer when it ran, else against the first tool
+for t in "${TOOLS[@]}"; do [ "$t" = coffer ] && ref=coffer; done
+"$out/bin/summarize" -runs "$res/runs.csv" -verify "$res/verify.csv" -meta "$res/meta.txt" \
+  -ref "$ref" >"$res/report.md"
+cat "$res/report.md"
+say "report: $res/report.md; raw figures: $res/runs.csv, $res/verify.csv"
