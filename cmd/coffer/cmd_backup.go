@@ -85,7 +85,9 @@ func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) er
 	if err != nil {
 		return usageError{err}
 	}
-	patterns := slices.Clone(f.excludes)
+	// --exclude-file patterns first, then --exclude, as doc/exclude.md says
+	// (it matters for ! patterns: the last match wins).
+	var patterns []string
 	for _, ef := range f.excludeFiles {
 		ps, err := exclude.ReadFile(ef)
 		if err != nil {
@@ -93,6 +95,7 @@ func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) er
 		}
 		patterns = append(patterns, ps...)
 	}
+	patterns = append(patterns, f.excludes...)
 	var excl archiver.Excluder
 	if len(patterns) > 0 {
 		m, err := exclude.Compile(patterns)

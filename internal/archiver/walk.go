@@ -1,7 +1,6 @@
 package archiver
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/coffer-backup/coffer/internal/exclude"
 	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
@@ -120,8 +120,6 @@ func readErr(err error) error {
 	return err
 }
 
-const cacheTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
-
 // walkDir lists a directory and returns the future of its node.
 func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *format.Node, st fileStat, rootDev uint64) *future {
 	ru.dirs.Add(1)
@@ -144,8 +142,8 @@ func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *for
 		return nil
 	}
 	slices.Sort(names)
-	if _, ok := slices.BinarySearch(names, "CACHEDIR.TAG"); ok && isCacheTag(d) {
-		names = []string{"CACHEDIR.TAG"}
+	if _, ok := slices.BinarySearch(names, exclude.CacheDirTagName); ok && isCacheTag(d) {
+		names = []string{exclude.CacheDirTagName}
 	}
 	kids := make([]*future, 0, len(names))
 	for _, name := range names {
@@ -173,14 +171,14 @@ func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *for
 }
 
 func isCacheTag(d dir) bool {
-	f, err := d.openFile("CACHEDIR.TAG")
+	f, err := d.openFile(exclude.CacheDirTagName)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	buf := make([]byte, len(cacheTagSignature))
+	buf := make([]byte, len(exclude.CacheDirSignature))
 	_, err = io.ReadFull(f, buf)
-	return err == nil && bytes.Equal(buf, []byte(cacheTagSignature))
+	return err == nil && string(buf) == exclude.CacheDirSignature
 }
 
 // tree returns a future that, once all kids are done, stores their tree

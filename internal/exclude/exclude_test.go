@@ -193,35 +193,3 @@ func TestReadFile(t *testing.T) {
 	}
 }
 
-func TestCacheDirTagged(t *testing.T) {
-	root := t.TempDir()
-	mk := func(name, tag string) string {
-		t.Helper()
-		dir := filepath.Join(root, name)
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if tag != "" {
-			if err := os.WriteFile(filepath.Join(dir, CacheDirTagName), []byte(tag), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return dir
-	}
-	tests := []struct {
-		dir  string
-		want bool
-	}{
-		{mk("valid", cacheDirSignature+"\n# This file is a cache directory tag.\n"), true},
-		{mk("exact", cacheDirSignature), true},
-		{mk("short", "Signature: 8a477f"), false},
-		{mk("wrong", strings.Replace(cacheDirSignature, "8a", "8b", 1)), false},
-		{mk("none", ""), false},
-	}
-	for _, tt := range tests {
-		got, err := CacheDirTagged(tt.dir)
-		if err != nil || got != tt.want {
-			t.Errorf("CacheDirTagged(%s) = %v, %v; want %v, nil", filepath.Base(tt.dir), got, err, tt.want)
-		}
-	}
-}

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -42,28 +39,6 @@ func ReadFile(path string) ([]string, error) {
 // (https://bford.info/cachedir/); backups skip directories holding a valid one.
 const CacheDirTagName = "CACHEDIR.TAG"
 
-const cacheDirSignature = "Signature: 8a477f597d28d172789f06886806bc55"
+// CacheDirSignature is how a valid CACHEDIR.TAG begins.
+const CacheDirSignature = "Signature: 8a477f597d28d172789f06886806bc55"
 
-// CacheDirTagged reports whether dir holds a valid CACHEDIR.TAG: a regular
-// file that starts with the signature line. A missing tag is not an error.
-func CacheDirTagged(dir string) (bool, error) {
-	f, err := os.Open(filepath.Join(dir, CacheDirTagName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("exclude: cache dir tag: %w", err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return false, nil
-	}
-	buf := make([]byte, len(cacheDirSignature))
-	if _, err := io.ReadFull(f, buf); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return false, nil
-		}
-		return false, fmt.Errorf("exclude: cache dir tag: %w", err)
-	}
-	return string(buf) == cacheDirSignature, nil
-}
