@@ -65,6 +65,7 @@ skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged.`,
 		newVerifyCmd(g),
 		newPassphraseCmd(g),
 		newKeyCmd(g),
+		newBenchmarkCmd(g),
 		newVersionCmd(g),
 		newPolicyCmd(g),
 	)
