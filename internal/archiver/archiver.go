@@ -40,7 +40,7 @@ type Options struct {
 	Host          string
 	Parent        *vaultapi.Point // previous point of the same paths, for change detection
 	Compression   format.Level
-	Workers       int              // default GOMAXPROCS+1
+	Workers       int              // file readers; default 2
 	Clock         func() time.Time // default time.Now
 	Rand          io.Reader        // nonce prefixes; required
 	// Report is told of every entry skipped or suspicious; it may be
@@ -112,7 +112,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		return Result{}, errors.New("backup: no paths given")
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0) + 1
+		opts.Workers = 2 // readers and chunkers; sealing has its own goroutines
 	}
 	if opts.Report == nil {
 		opts.Report = func(Problem) {}
@@ -137,7 +137,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 	if info, err := r.Vault.Info(ctx); err == nil && info.Embedded {
 		uploaders = 1 // a local disk keeps up; fewer packs in memory
 	}
-	ru.packer = newPacker(ctx, r.Vault, sess.ID, sealer, uploaders)
+	ru.packer = newPacker(ctx, r.Vault, sess.ID, sealer, runtime.GOMAXPROCS(0), uploaders)
 
 	stopRenew := ru.renewSessions(sess)
 	stopProgress := ru.progressLoop(start)

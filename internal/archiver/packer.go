@@ -27,8 +27,10 @@ type packer struct {
 	sess   string
 	sealer *format.Sealer
 
-	in      chan sealedBlob
+	plain   chan sealedBlob // to the sealers: plaintext copies
+	in      chan sealedBlob // to the pack loop: sealed blobs
 	uploads chan vaultapi.Pack
+	sealWG  sync.WaitGroup
 	wg      sync.WaitGroup
 	added   atomic.Uint64
 
@@ -43,14 +45,18 @@ type packer struct {
 // smallBlob is the largest blob that takes a buffer from the small pool.
 const smallBlob = 64 << 10
 
-func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, uploaders int) *packer {
+func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, sealers, uploaders int) *packer {
 	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s,
-		in: make(chan sealedBlob, 4), uploads: make(chan vaultapi.Pack),
+		plain: make(chan sealedBlob, sealers), in: make(chan sealedBlob, 4), uploads: make(chan vaultapi.Pack),
 		packBufs: make(chan []byte, 2+uploaders)}
 	p.smallBufs.New = func() any { b := make([]byte, 0, smallBlob+format.Overhead+64); return &b }
 	p.bigBufs.New = func() any { b := make([]byte, 0, chunker.MaxSize+format.Overhead+64); return &b }
 	for range cap(p.packBufs) {
 		p.packBufs <- nil // allocated on first use
+	}
+	p.sealWG.Add(sealers)
+	for range sealers {
+		go p.seal()
 	}
 	p.wg.Add(1 + uploaders)
 	go p.loop()
@@ -74,29 +80,64 @@ func (p *packer) error() error {
 	return p.err
 }
 
-// add seals plain and queues it for a pack. It is called by many workers.
+func (p *packer) pool(n int) (*sync.Pool, bool) {
+	if n <= smallBlob {
+		return &p.smallBufs, false
+	}
+	return &p.bigBufs, true
+}
+
+// add queues a copy of plain for sealing and packing; many workers call
+// it. Sealing runs in its own goroutines, so one large file keeps every
+// core compressing.
 func (p *packer) add(kind vaultapi.Kind, id vaultapi.ID, plain []byte) error {
 	if err := p.error(); err != nil {
 		return err
 	}
-	pool := &p.bigBufs
-	if len(plain) <= smallBlob {
-		pool = &p.smallBufs
-	}
+	pool, big := p.pool(len(plain))
 	bp := pool.Get().(*[]byte)
-	sp := pool.Get().(*[]byte)
-	sealed, scratch, err := p.sealer.Seal((*bp)[:0], kind, id, plain, (*sp)[:0])
-	*sp = scratch
-	pool.Put(sp)
-	if err != nil {
-		return fmt.Errorf("seal blob: %w", err)
-	}
-	*bp = sealed
+	*bp = append((*bp)[:0], plain...)
 	select {
-	case p.in <- sealedBlob{kind: kind, id: id, buf: bp, big: pool == &p.bigBufs}:
+	case p.plain <- sealedBlob{kind: kind, id: id, buf: bp, big: big}:
 		return nil
 	case <-p.ctx.Done():
 		return context.Cause(p.ctx)
+	}
+}
+
+// seal compresses and encrypts queued blobs and hands them to the loop.
+func (p *packer) seal() {
+	defer p.sealWG.Done()
+	var scratch []byte
+	for b := range p.plain {
+		if p.error() != nil || p.ctx.Err() != nil {
+			p.putBuf(b)
+			continue
+		}
+		pool, big := p.pool(len(*b.buf))
+		out := pool.Get().(*[]byte)
+		sealed, sc, err := p.sealer.Seal((*out)[:0], b.kind, b.id, *b.buf, scratch)
+		scratch = sc
+		p.putBuf(b)
+		if err != nil {
+			p.setErr(fmt.Errorf("seal blob: %w", err))
+			pool.Put(out)
+			continue
+		}
+		*out = sealed
+		select {
+		case p.in <- sealedBlob{kind: b.kind, id: b.id, buf: out, big: big}:
+		case <-p.ctx.Done():
+			pool.Put(out)
+		}
+	}
+}
+
+func (p *packer) putBuf(b sealedBlob) {
+	if b.big {
+		p.bigBufs.Put(b.buf)
+	} else {
+		p.smallBufs.Put(b.buf)
 	}
 }
 
@@ -139,11 +180,7 @@ func (p *packer) loop() {
 			w = meta
 		}
 		w.Add(b.kind, b.id, *b.buf)
-		if b.big {
-			p.bigBufs.Put(b.buf)
-		} else {
-			p.smallBufs.Put(b.buf)
-		}
+		p.putBuf(b)
 		if w.Size() >= pack.TargetSize {
 			if !send(w) {
 				continue // drain
@@ -180,7 +217,7 @@ func (p *packer) upload() {
 
 // finish flushes the last packs and waits for every upload.
 func (p *packer) finish() error {
-	p.closed.Do(func() { close(p.in) })
+	p.close()
 	p.wg.Wait()
 	if err := p.error(); err != nil {
 		return err
@@ -190,6 +227,15 @@ func (p *packer) finish() error {
 
 // abort stops the packer after a failure.
 func (p *packer) abort() {
-	p.closed.Do(func() { close(p.in) })
+	p.close()
 	p.wg.Wait()
+}
+
+// close stops the sealers, then the pack loop.
+func (p *packer) close() {
+	p.closed.Do(func() {
+		close(p.plain)
+		p.sealWG.Wait()
+		close(p.in)
+	})
 }
