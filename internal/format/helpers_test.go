@@ -110,3 +110,7 @@ func checkGolden(t *testing.T, name string, got []byte) []byte {
 	}
 	return want
 }
+
+func readTestdata(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("testdata", name))
+}
