@@ -338,7 +338,7 @@ func TestNonceBound(t *testing.T) {
 	p := func(n float64) float64 { return n * (n - 1) / 2 / math.Pow(2, 128) }
 	for _, tc := range []struct {
 		log2N, log2P float64
-	}{{32, -65}, {40, -49}, {48, -33}} {
+	}{{20, -89}, {32, -65}, {40, -49}, {48, -33}} {
 		got := math.Log2(p(math.Pow(2, tc.log2N)))
 		if math.Abs(got-tc.log2P) > 0.01 {
 			t.Errorf("N=2^%v: log2 p = %.2f, want %v", tc.log2N, got, tc.log2P)

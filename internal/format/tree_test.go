@@ -281,3 +281,12 @@ func TestNodeTypeString(t *testing.T) {
 		}
 	}
 }
+
+// TestTreeSpecExample pins the worked example of doc/FORMAT.md, "Trees".
+func TestTreeSpecExample(t *testing.T) {
+	tr := &Tree{Nodes: []Node{{Name: []byte("a"), Type: TypeFile, Mode: 0o644, MTime: -1}}}
+	want := mustHex(t, "01 01 0a 0a0161 1001 18a403 4001")
+	if got := encodeTree(t, tr); !bytes.Equal(got, want) {
+		t.Fatalf("got %x, want %x", got, want)
+	}
+}
