@@ -9,5 +9,5 @@
 //
 // Table.Cut finds one boundary in a buffer; Chunker applies it to an io.Reader
 // with a reusable buffer. Both produce identical boundaries. The algorithm is
-// specified in doc/format-chunker.md; the golden vectors in testdata pin it.
+// specified in doc/FORMAT.md, "Chunking"; the golden vectors in testdata pin it.
 package chunker

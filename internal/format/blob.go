@@ -82,12 +82,13 @@ type Sealer struct {
 	mu     sync.Mutex
 	prefix [prefixSize]byte
 	count  uint64
+	limit  uint64 // blobs per prefix: maxPerPrefix (lowered by tests)
 	aead   cipher.AEAD
 }
 
 // NewSealer returns a Sealer for k that draws nonce prefixes from rand.
 func NewSealer(k *Keys, rand io.Reader, level Level) (*Sealer, error) {
-	s := &Sealer{key: k.Data, rand: rand, level: level}
+	s := &Sealer{key: k.Data, rand: rand, level: level, limit: maxPerPrefix}
 	if level != LevelNone {
 		zl := zstd.SpeedFastest
 		switch level {
@@ -139,7 +140,7 @@ func (s *Sealer) next() ([nonceSize]byte, cipher.AEAD, error) {
 	var nonce [nonceSize]byte
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.count >= maxPerPrefix {
+	if s.count >= s.limit {
 		if err := s.rotate(); err != nil {
 			return nonce, nil, err
 		}

@@ -38,6 +38,24 @@ type slotFile struct {
 	Box     []byte `json:"box"`
 }
 
+// Accepted Argon2id parameters. A key slot comes from the vault, which
+// must not be able to make the agent spend unbounded memory or time: a slot
+// outside these ranges is refused before anything is derived.
+const (
+	minArgon2Time   = 1
+	maxArgon2Time   = 10
+	minArgon2Memory = 8 << 10 // KiB: 8 MiB
+	maxArgon2Memory = 1 << 20 // KiB: 1 GiB
+	minArgon2Thread = 1
+	maxArgon2Thread = 16
+	// maxSlotSize bounds an encoded slot (they are about 250 bytes).
+	maxSlotSize = 16 << 10
+)
+
+// argon2IDKey is argon2.IDKey; fuzz tests replace it to check that no
+// out-of-range parameters reach it.
+var argon2IDKey = argon2.IDKey
+
 const (
 	slotVersion   = 1
 	slotAD        = "coffer key slot v1"
@@ -48,10 +66,15 @@ const (
 func (k KDF) check() error {
 	switch k.Name {
 	case "argon2id":
-		if k.Time < 1 || k.Time > 64 || k.MemoryKiB < 8<<10 || k.MemoryKiB > 4<<20 || k.Threads < 1 || k.Threads > 64 {
+		if k.Time < minArgon2Time || k.Time > maxArgon2Time ||
+			k.MemoryKiB < minArgon2Memory || k.MemoryKiB > maxArgon2Memory ||
+			k.Threads < minArgon2Thread || k.Threads > maxArgon2Thread {
 			return fmt.Errorf("key slot: argon2id parameters out of range (t=%d m=%dKiB p=%d)", k.Time, k.MemoryKiB, k.Threads)
 		}
 	case "blake3":
+		if k.Time != 0 || k.MemoryKiB != 0 || k.Threads != 0 {
+			return errors.New("key slot: blake3 takes no time, memory or thread parameters")
+		}
 	default:
 		return fmt.Errorf("key slot: unknown KDF %q", k.Name)
 	}
@@ -65,7 +88,7 @@ func (k KDF) derive(secret []byte) [32]byte {
 	var out [32]byte
 	switch k.Name {
 	case "argon2id":
-		copy(out[:], argon2.IDKey(secret, k.Salt, k.Time, k.MemoryKiB, k.Threads, 32))
+		copy(out[:], argon2IDKey(secret, k.Salt, k.Time, k.MemoryKiB, k.Threads, 32))
 	case "blake3":
 		blake3.DeriveKey(recoveryCtx, append(append([]byte{}, k.Salt...), secret...), out[:])
 	}
@@ -99,6 +122,9 @@ func WrapKeys(keys *Keys, secret []byte, kdf KDF, rand io.Reader) ([]byte, error
 
 // UnwrapKeys opens an encoded key slot with secret.
 func UnwrapKeys(slot []byte, secret []byte) (*Keys, error) {
+	if len(slot) > maxSlotSize {
+		return nil, fmt.Errorf("key slot: %d bytes, at most %d expected", len(slot), maxSlotSize)
+	}
 	var f slotFile
 	if err := json.Unmarshal(slot, &f); err != nil {
 		return nil, fmt.Errorf("key slot: %w", err)
@@ -170,7 +196,9 @@ func NewRecoveryKey(rand io.Reader) (string, []byte, error) {
 func ParseRecoveryKey(s string) ([]byte, error) {
 	s = strings.ToUpper(strings.NewReplacer("-", "", " ", "", "\n", "", "\t", "").Replace(strings.TrimSpace(s)))
 	k, err := recoveryEnc.DecodeString(s)
-	if err != nil || len(k) != 32 {
+	// The last character carries one bit of the key and four zero bits;
+	// refusing other characters there catches some typing errors.
+	if err != nil || len(k) != 32 || recoveryEnc.EncodeToString(k) != s {
 		return nil, errors.New("recovery key: not a Coffer recovery key (expect 52 base32 characters in groups of five)")
 	}
 	return k, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/coffer-backup/coffer/internal/vaultapi"
@@ -166,6 +167,11 @@ func (t *Tree) AppendEncode(b []byte) ([]byte, error) {
 		if i > 0 && bytes.Compare(t.Nodes[i-1].Name, n.Name) >= 0 {
 			return nil, fmt.Errorf("tree encode: entries not sorted or duplicated at %q", n.Name)
 		}
+		for _, c := range n.Chunks {
+			if c.Size == 0 || c.Size > MaxPlain {
+				return nil, fmt.Errorf("tree encode: entry %q has a chunk of %d bytes", n.Name, c.Size)
+			}
+		}
 		nb = n.appendFields(nb[:0])
 		b = binary.AppendUvarint(b, uint64(len(nb)))
 		b = append(b, nb...)
@@ -220,22 +226,30 @@ func (n *Node) appendFields(b []byte) []byte {
 	return b
 }
 
-// DecodeTree decodes an encoded tree. It checks structure (framing, field
-// types, sorted unique non-empty names) but not whether names are safe to
-// write to a file system: restore checks that, so it can name the entry.
+// minNodeSize is the size of the smallest encoded entry: its length, and
+// a name field of one byte (key, length, byte).
+const minNodeSize = 4
+
+// DecodeTree decodes an encoded tree. It accepts only the canonical
+// encoding that AppendEncode produces (minimal varints, fields in tag
+// order, zero values omitted, values in range, entries sorted by unique
+// non-empty names), except that fields with tags it does not know are
+// skipped. It checks structure but not whether names are safe to write to
+// a file system, nor whether a file's chunks add up to its size: restore
+// checks those, so it can name the entry.
 func DecodeTree(b []byte) (*Tree, error) {
 	if len(b) == 0 || b[0] != treeMagic {
 		return nil, fmt.Errorf("%w: unknown version", ErrTree)
 	}
 	b = b[1:]
-	count, k := binary.Uvarint(b)
-	if k <= 0 || count > uint64(len(b)) {
+	count, k := uvarint(b)
+	if k <= 0 || count > uint64(len(b)-k)/minNodeSize {
 		return nil, fmt.Errorf("%w: bad entry count", ErrTree)
 	}
 	b = b[k:]
 	t := &Tree{Nodes: make([]Node, count)}
 	for i := range t.Nodes {
-		l, k := binary.Uvarint(b)
+		l, k := uvarint(b)
 		if k <= 0 || l > uint64(len(b)-k) {
 			return nil, fmt.Errorf("%w: entry %d: bad length", ErrTree, i)
 		}
@@ -256,25 +270,49 @@ func DecodeTree(b []byte) (*Tree, error) {
 	return t, nil
 }
 
+// uvarint is binary.Uvarint that also refuses non-minimal encodings (a
+// last byte of zero after others), so that every value has one encoding.
+func uvarint(b []byte) (uint64, int) {
+	v, k := binary.Uvarint(b)
+	if k > 1 && b[k-1] == 0 {
+		return 0, 0
+	}
+	return v, k
+}
+
+// repeated reports whether a field may occur more than once in a row:
+// the list fields, and fields newer than this version (which may be lists).
+func repeated(tag uint64) bool {
+	return tag == tagChunk || tag == tagXattr || tag == tagExtent || tag > tagExtent
+}
+
 func (n *Node) decodeFields(b []byte) error {
+	var last uint64 // tag of the previous field
 	for len(b) > 0 {
-		key, k := binary.Uvarint(b)
+		key, k := uvarint(b)
 		if k <= 0 {
 			return errors.New("bad field key")
 		}
 		b = b[k:]
-		tag, wire := int(key>>3), key&7
+		tag, wire := key>>3, key&7
+		switch {
+		case tag == 0:
+			return errors.New("field tag 0")
+		case tag < last || tag == last && !repeated(tag):
+			return fmt.Errorf("field %d after field %d", tag, last)
+		}
+		last = tag
 		var v uint64
 		var bs []byte
 		switch wire {
 		case wireVarint:
-			v, k = binary.Uvarint(b)
+			v, k = uvarint(b)
 			if k <= 0 {
 				return fmt.Errorf("field %d: bad varint", tag)
 			}
 			b = b[k:]
 		case wireBytes:
-			l, k := binary.Uvarint(b)
+			l, k := uvarint(b)
 			if k <= 0 || l > uint64(len(b)-k) {
 				return fmt.Errorf("field %d: bad length", tag)
 			}
@@ -292,17 +330,35 @@ func (n *Node) decodeFields(b []byte) error {
 
 func unzig(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
 
-func (n *Node) setField(tag int, wire uint64, v uint64, bs []byte) error {
+func (n *Node) setField(tag, wire uint64, v uint64, bs []byte) error {
+	if tag > tagExtent { // a newer field: skip
+		return nil
+	}
 	want := uint64(wireVarint)
 	switch tag {
 	case tagName, tagUser, tagGroup, tagTarget, tagSubtree, tagChunk, tagXattr, tagExtent:
 		want = wireBytes
 	}
-	if tag > tagExtent { // a newer field: skip
-		return nil
-	}
 	if wire != want {
 		return fmt.Errorf("field %d: wrong wire type %d", tag, wire)
+	}
+	if wire == wireVarint {
+		if v == 0 {
+			return fmt.Errorf("field %d: zero value not omitted", tag)
+		}
+		limit := uint64(math.MaxUint64)
+		switch tag {
+		case tagType:
+			limit = math.MaxUint8
+		case tagMode, tagUID, tagGID, tagLinks:
+			limit = math.MaxUint32
+		}
+		if v > limit {
+			return fmt.Errorf("field %d: value %d out of range", tag, v)
+		}
+	}
+	if (tag == tagUser || tag == tagGroup) && len(bs) == 0 {
+		return fmt.Errorf("field %d: empty value not omitted", tag)
 	}
 	switch tag {
 	case tagName:
@@ -336,8 +392,8 @@ func (n *Node) setField(tag int, wire uint64, v uint64, bs []byte) error {
 	case tagTarget:
 		n.Target = bytes.Clone(bs)
 	case tagSubtree:
-		if len(bs) != 32 {
-			return errors.New("subtree id is not 32 bytes")
+		if len(bs) != 32 || [32]byte(bs) == [32]byte{} {
+			return errors.New("subtree id is not 32 non-zero bytes")
 		}
 		copy(n.Subtree[:], bs)
 	case tagChunk:
@@ -346,8 +402,8 @@ func (n *Node) setField(tag int, wire uint64, v uint64, bs []byte) error {
 		}
 		var c Chunk
 		copy(c.ID[:], bs)
-		size, k := binary.Uvarint(bs[32:])
-		if k <= 0 || 32+k != len(bs) || size > MaxPlain {
+		size, k := uvarint(bs[32:])
+		if k <= 0 || 32+k != len(bs) || size == 0 || size > MaxPlain {
 			return errors.New("bad chunk size")
 		}
 		c.Size = uint32(size)
@@ -355,7 +411,7 @@ func (n *Node) setField(tag int, wire uint64, v uint64, bs []byte) error {
 	case tagRdev:
 		n.Rdev = v
 	case tagXattr:
-		l, k := binary.Uvarint(bs)
+		l, k := uvarint(bs)
 		if k <= 0 || l > uint64(len(bs)-k) {
 			return errors.New("bad xattr")
 		}
@@ -363,11 +419,11 @@ func (n *Node) setField(tag int, wire uint64, v uint64, bs []byte) error {
 	case tagLinkGroup:
 		n.LinkGroup = v
 	case tagExtent:
-		off, k1 := binary.Uvarint(bs)
+		off, k1 := uvarint(bs)
 		if k1 <= 0 {
 			return errors.New("bad extent")
 		}
-		l, k2 := binary.Uvarint(bs[k1:])
+		l, k2 := uvarint(bs[k1:])
 		if k2 <= 0 || k1+k2 != len(bs) {
 			return errors.New("bad extent")
 		}

@@ -55,7 +55,8 @@ func ValidName(s string) bool {
 	return true
 }
 
-// Writer assembles one pack in memory.
+// Writer assembles one pack in memory. A pack holds either data blobs only
+// or metadata (tree and info) blobs only; Parse refuses a mix.
 type Writer struct {
 	buf     []byte
 	entries []vaultapi.PackEntry
@@ -113,6 +114,9 @@ func CheckHeader(h []byte) error {
 	if h[4] != Version {
 		return fmt.Errorf("%w: pack version %d, this Coffer reads version %d", ErrFormat, h[4], Version)
 	}
+	if h[5] != 0 || h[6] != 0 || h[7] != 0 {
+		return fmt.Errorf("%w: reserved header bytes are not zero", ErrFormat)
+	}
 	return nil
 }
 
@@ -132,7 +136,7 @@ func ParseTail(tail []byte, packSize int64) (int, error) {
 // ParseTrailer decodes the trailer (entries, count and magic: the last
 // TrailerSize(n) bytes) of a pack of packSize bytes and checks that the
 // blobs tile the pack exactly: in order, back to back, from the header to
-// the trailer.
+// the trailer; and that data blobs and metadata blobs are not mixed.
 func ParseTrailer(trailer []byte, packSize int64) ([]vaultapi.PackEntry, error) {
 	if len(trailer) < TailSize {
 		return nil, fmt.Errorf("%w: trailer too short", ErrFormat)
@@ -158,6 +162,9 @@ func ParseTrailer(trailer []byte, packSize int64) ([]vaultapi.PackEntry, error) 
 		}
 		if e.Offset != next || e.Length == 0 || e.Length > MaxBlob {
 			return nil, fmt.Errorf("%w: entry %d at %d+%d does not follow the previous blob", ErrFormat, i, e.Offset, e.Length)
+		}
+		if (e.Kind == vaultapi.KindData) != (entries[0].Kind == vaultapi.KindData) {
+			return nil, fmt.Errorf("%w: entry %d: %s blob in a pack of %s blobs", ErrFormat, i, e.Kind, entries[0].Kind)
 		}
 		next += uint64(e.Length)
 	}
