@@ -234,6 +234,26 @@ func (s *Bolt) HasPack(ctx context.Context, machine, name string) (bool, error) 
 	return ok, err
 }
 
+func (s *Bolt) Pack(ctx context.Context, machine, name string) (PackRecord, error) {
+	var p PackRecord
+	pk, err := packKey(name)
+	if err != nil {
+		return p, fmt.Errorf("pack %q: %w", name, ErrNotFound)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		v := mb.Bucket(bPacks).Get(pk)
+		if v == nil {
+			return fmt.Errorf("pack %s: %w", name, ErrNotFound)
+		}
+		return json.Unmarshal(v, &p)
+	})
+	return p, err
+}
+
 func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) ([]bool, error) {
 	out := make([]bool, len(ids))
 	err := s.db.View(func(tx *bolt.Tx) error {
