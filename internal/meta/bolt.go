@@ -347,7 +347,8 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 			buf = append(buf, id[:]...)
 		}
 		if len(missing) > 0 {
-			return &vaultapi.MissingBlobsError{IDs: missing}
+			slices.SortFunc(missing, vaultapi.ID.Compare)
+			return &vaultapi.MissingBlobsError{IDs: slices.Compact(missing)}
 		}
 		if mb.Bucket(bPoints).Get([]byte(p.ID)) != nil {
 			return fmt.Errorf("point %s: %w", p.ID, ErrExists)

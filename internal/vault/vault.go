@@ -68,6 +68,10 @@ func New(cfg Config) *Vault {
 	return v
 }
 
+// now reads the clock in UTC, to the microsecond: every metadata store
+// keeps that much, so a time reads back exactly as it was stamped.
+func (v *Vault) now() time.Time { return v.clock().UTC().Truncate(time.Microsecond) }
+
 // Meta returns the metadata store (for operator commands).
 func (v *Vault) Meta() meta.Store { return v.meta }
 
@@ -147,14 +151,15 @@ func (m *machine) KeySlots(ctx context.Context) ([]vaultapi.KeySlot, error) {
 }
 
 func (m *machine) PutKeySlot(ctx context.Context, s vaultapi.KeySlot) error {
-	if s.ID == "" || len(s.ID) > 64 || len(s.Data) == 0 || len(s.Data) > 64<<10 {
-		return fmt.Errorf("%w: key slot needs an ID of 1-64 bytes and 1 byte to 64 KiB of data", vaultapi.ErrBadRequest)
+	if !vaultapi.ValidSlotID(s.ID) || len(s.Data) == 0 || len(s.Data) > vaultapi.MaxKeySlot {
+		return fmt.Errorf("%w: key slot needs an ID of 1-64 letters, digits, '.', '_' or '-' (not only dots) and 1 byte to 64 KiB of data",
+			vaultapi.ErrBadRequest)
 	}
 	return mapErr(m.v.meta.PutKeySlot(ctx, m.m.ID, s))
 }
 
 func (m *machine) BeginBackup(ctx context.Context) (vaultapi.Session, error) {
-	s := vaultapi.Session{ID: m.v.NewID(), Expires: m.v.clock().Add(m.v.lease).UTC()}
+	s := vaultapi.Session{ID: m.v.NewID(), Expires: m.v.now().Add(m.v.lease)}
 	if err := m.v.meta.PutSession(ctx, m.m.ID, s); err != nil {
 		return vaultapi.Session{}, mapErr(err)
 	}
@@ -174,7 +179,7 @@ func (m *machine) RenewSession(ctx context.Context, id string) (vaultapi.Session
 	if err != nil {
 		return s, err
 	}
-	s.Expires = m.v.clock().Add(m.v.lease).UTC()
+	s.Expires = m.v.now().Add(m.v.lease)
 	return s, mapErr(m.v.meta.PutSession(ctx, m.m.ID, s))
 }
 
@@ -239,7 +244,7 @@ func (m *machine) Commit(ctx context.Context, sessionID string, c vaultapi.Commi
 	if !found {
 		refs = append(refs[:len(refs):len(refs)], c.Info)
 	}
-	p := vaultapi.Point{ID: m.v.NewID(), Machine: m.m.ID, Time: m.v.clock().UTC(), Info: c.Info, Stats: c.Stats}
+	p := vaultapi.Point{ID: m.v.NewID(), Machine: m.m.ID, Time: m.v.now(), Info: c.Info, Stats: c.Stats}
 	if err := m.v.meta.AddPoint(ctx, m.m.ID, p, refs); err != nil {
 		return vaultapi.Point{}, mapErr(err)
 	}
@@ -269,12 +274,12 @@ func (m *machine) ReadPack(ctx context.Context, name string, off, length int64) 
 	if !pack.ValidName(name) || off < 0 || length < 0 {
 		return nil, fmt.Errorf("%w: pack %q range %d+%d", vaultapi.ErrBadRequest, name, off, length)
 	}
-	ok, err := m.v.meta.HasPack(ctx, m.m.ID, name)
+	rec, err := m.v.meta.Pack(ctx, m.m.ID, name)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	if !ok {
-		return nil, fmt.Errorf("pack %s: %w", name[:12], vaultapi.ErrNotFound)
+	if off > rec.Size || length > rec.Size-off {
+		return nil, fmt.Errorf("%w: range %d+%d outside pack %s of %d bytes", vaultapi.ErrBadRequest, off, length, name[:12], rec.Size)
 	}
 	rc, err := m.v.st.Get(ctx, PackObject(m.m.ID, name), off, length)
 	return rc, mapErr(err)
