@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -195,14 +197,17 @@ func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entrie
 		}
 		blobs := mb.Bucket(bBlobs)
 		// bbolt keeps keys and values by reference until the commit, so
-		// each entry gets its own bytes.
+		// each entry gets its own bytes. Entries go in in key order, which
+		// keeps bbolt's node inserts cheap; the sort is stable, so of two
+		// entries with one ID the first is put first and wins.
 		kv := make([]byte, len(entries)*(32+locSize))
-		for i, e := range entries {
+		for n, i := range byID(entries, func(e *vaultapi.PackEntry) *vaultapi.ID { return &e.ID }) {
+			e := &entries[i]
 			if blobs.Get(e.ID[:]) != nil {
 				continue
 			}
-			k := kv[i*(32+locSize) : i*(32+locSize)+32]
-			v := kv[i*(32+locSize)+32 : (i+1)*(32+locSize)]
+			k := kv[n*(32+locSize) : n*(32+locSize)+32]
+			v := kv[n*(32+locSize)+32 : (n+1)*(32+locSize)]
 			copy(k, e.ID[:])
 			copy(v[:32], pk)
 			v[32] = byte(e.Kind)
@@ -215,6 +220,22 @@ func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entrie
 		js, _ := json.Marshal(p)
 		return mb.Bucket(bPacks).Put(pk, js)
 	})
+}
+
+// byID returns the indices of xs in the order of their IDs; of equal IDs,
+// the earlier comes first.
+func byID[T any](xs []T, id func(*T) *vaultapi.ID) []int {
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := bytes.Compare(id(&xs[a])[:], id(&xs[b])[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	return idx
 }
 
 func (s *Bolt) HasPack(ctx context.Context, machine, name string) (bool, error) {
@@ -261,9 +282,10 @@ func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) 
 		if err != nil {
 			return err
 		}
-		blobs := mb.Bucket(bBlobs)
-		for i := range ids {
-			out[i] = blobs.Get(ids[i][:]) != nil
+		c := mb.Bucket(bBlobs).Cursor()
+		for _, i := range byID(ids, func(id *vaultapi.ID) *vaultapi.ID { return id }) {
+			k, _ := c.Seek(ids[i][:])
+			out[i] = bytes.Equal(k, ids[i][:])
 		}
 		return nil
 	})
