@@ -75,6 +75,22 @@ func OpenBolt(path string, newID func() string) (*Bolt, error) {
 func (s *Bolt) VaultID() string { return s.id }
 func (s *Bolt) Close() error    { return s.db.Close() }
 
+// view runs fn in a read transaction, unless ctx is done.
+func (s *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vault metadata: %w", err)
+	}
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction, unless ctx is done.
+func (s *Bolt) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vault metadata: %w", err)
+	}
+	return s.db.Update(fn)
+}
+
 func machineBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
 	b := tx.Bucket(bMachines).Bucket([]byte(id))
 	if b == nil {
@@ -84,7 +100,7 @@ func machineBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
 }
 
 func (s *Bolt) CreateMachine(ctx context.Context, m Machine) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		names := tx.Bucket(bNames)
 		if names.Get([]byte(m.Name)) != nil {
 			return fmt.Errorf("machine name %q: %w", m.Name, ErrExists)
@@ -108,7 +124,7 @@ func (s *Bolt) CreateMachine(ctx context.Context, m Machine) error {
 
 func (s *Bolt) Machine(ctx context.Context, id string) (Machine, error) {
 	var m Machine
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, id)
 		if err != nil {
 			return err
@@ -120,7 +136,7 @@ func (s *Bolt) Machine(ctx context.Context, id string) (Machine, error) {
 
 func (s *Bolt) MachineByName(ctx context.Context, name string) (Machine, error) {
 	var id string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bNames).Get([]byte(name))
 		if v == nil {
 			return fmt.Errorf("machine name %q: %w", name, ErrNotFound)
@@ -136,7 +152,7 @@ func (s *Bolt) MachineByName(ctx context.Context, name string) (Machine, error) 
 
 func (s *Bolt) Machines(ctx context.Context) ([]Machine, error) {
 	var out []Machine
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bMachines).ForEachBucket(func(k []byte) error {
 			var m Machine
 			if err := json.Unmarshal(tx.Bucket(bMachines).Bucket(k).Get(bInfo), &m); err != nil {
@@ -151,7 +167,7 @@ func (s *Bolt) Machines(ctx context.Context) ([]Machine, error) {
 
 func (s *Bolt) KeySlots(ctx context.Context, machine string) ([]vaultapi.KeySlot, error) {
 	var out []vaultapi.KeySlot
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -165,7 +181,7 @@ func (s *Bolt) KeySlots(ctx context.Context, machine string) ([]vaultapi.KeySlot
 }
 
 func (s *Bolt) PutKeySlot(ctx context.Context, machine string, ks vaultapi.KeySlot) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -190,7 +206,7 @@ func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entrie
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -244,7 +260,7 @@ func (s *Bolt) HasPack(ctx context.Context, machine, name string) (bool, error) 
 		return false, nil
 	}
 	var ok bool
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -261,7 +277,7 @@ func (s *Bolt) Pack(ctx context.Context, machine, name string) (PackRecord, erro
 	if err != nil {
 		return p, fmt.Errorf("pack %q: %w", name, ErrNotFound)
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -277,7 +293,7 @@ func (s *Bolt) Pack(ctx context.Context, machine, name string) (PackRecord, erro
 
 func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) ([]bool, error) {
 	out := make([]bool, len(ids))
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -294,7 +310,7 @@ func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) 
 
 func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([]vaultapi.Location, error) {
 	out := make([]vaultapi.Location, len(ids))
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -317,7 +333,7 @@ func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([
 }
 
 func (s *Bolt) PutSession(ctx context.Context, machine string, ss vaultapi.Session) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -329,7 +345,7 @@ func (s *Bolt) PutSession(ctx context.Context, machine string, ss vaultapi.Sessi
 
 func (s *Bolt) Session(ctx context.Context, machine, id string) (vaultapi.Session, error) {
 	var ss vaultapi.Session
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -344,7 +360,7 @@ func (s *Bolt) Session(ctx context.Context, machine, id string) (vaultapi.Sessio
 }
 
 func (s *Bolt) DeleteSession(ctx context.Context, machine, id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -354,7 +370,7 @@ func (s *Bolt) DeleteSession(ctx context.Context, machine, id string) error {
 }
 
 func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, refs []vaultapi.ID) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -385,7 +401,7 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 
 func (s *Bolt) Points(ctx context.Context, machine string) ([]vaultapi.Point, error) {
 	var out []vaultapi.Point
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -405,7 +421,7 @@ func (s *Bolt) Points(ctx context.Context, machine string) ([]vaultapi.Point, er
 
 func (s *Bolt) Point(ctx context.Context, machine, id string) (vaultapi.Point, error) {
 	var p vaultapi.Point
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -421,7 +437,7 @@ func (s *Bolt) Point(ctx context.Context, machine, id string) (vaultapi.Point, e
 
 func (s *Bolt) PointRefs(ctx context.Context, machine, id string) ([]vaultapi.ID, error) {
 	var out []vaultapi.ID
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"PointsSorted", testPointsSorted},
 		{"MachineIsolation", testMachineIsolation},
 		{"Concurrent", testConcurrent},
+		{"CancelledContext", testCancelledContext},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

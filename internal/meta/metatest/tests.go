@@ -1,6 +1,7 @@
 package metatest
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sort"
@@ -482,4 +483,20 @@ func testConcurrent(t *testing.T, s meta.Store) {
 			wantLocations(t, s, m.ID, j.rec.Name, j.es)
 		}
 	}
+}
+
+func testCancelledContext(t *testing.T, s meta.Store) {
+	r := rng(t)
+	m := machine(t, s, "m")
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	ids := randomIDs(r, 3)
+	es := entries(r, ids)
+	err := s.AddPack(cctx, m.ID, record(packName(r), es), es)
+	wantErr(t, "AddPack with a cancelled context", err, context.Canceled)
+	_, err = s.HasBlobs(cctx, m.ID, ids)
+	wantErr(t, "HasBlobs with a cancelled context", err, context.Canceled)
+	err = s.AddPoint(cctx, m.ID, point(r, m.ID, time.Now(), ids[0]), ids)
+	wantErr(t, "AddPoint with a cancelled context", err, context.Canceled)
+	wantHas(t, s, m.ID, ids, make([]bool, len(ids)))
 }

@@ -1,6 +1,7 @@
 package vaulttest
 
 import (
+	"context"
 	"slices"
 	"sync"
 
@@ -238,4 +239,21 @@ func testReadPackRefused(f *fixture) {
 		_, err := f.A.ReadPack(f.ctx, b.name, b.off, b.length)
 		f.wantErr("ReadPack with "+b.what, err, vaultapi.ErrBadRequest)
 	}
+}
+
+// testCancelledContext: a call with a cancelled context fails with an
+// error that says so and changes nothing.
+func testCancelledContext(f *fixture) {
+	s := f.begin(f.A)
+	p := f.pack(vaultapi.KindData, 5, 100)
+	cctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+	f.wantErr("StorePack with a cancelled context", f.A.StorePack(cctx, s.ID, p), context.Canceled)
+	_, err := f.A.HasBlobs(cctx, packIDs(p))
+	f.wantErr("HasBlobs with a cancelled context", err, context.Canceled)
+	_, err = f.A.Commit(cctx, s.ID, vaultapi.Commit{Info: p.Entries[0].ID, Refs: packIDs(p)})
+	f.wantErr("Commit with a cancelled context", err, context.Canceled)
+	f.wantAbsent(f.A, p)
+	f.wantPoints(f.A)
+	f.store(f.A, s.ID, p)
 }

@@ -97,6 +97,7 @@ func Run(t *testing.T, h Harness) {
 		{"Isolation", testIsolation},
 		{"IsolationSessions", testIsolationSessions},
 		{"IsolationSamePack", testIsolationSamePack},
+		{"CancelledContext", testCancelledContext},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
