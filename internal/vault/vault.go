@@ -47,6 +47,7 @@ type Vault struct {
 	log      *slog.Logger
 	lease    time.Duration
 	embedded bool
+	sessions keyLock // held while a session commits or ends
 }
 
 // New returns a vault over cfg's store and storage.
@@ -184,6 +185,7 @@ func (m *machine) RenewSession(ctx context.Context, id string) (vaultapi.Session
 }
 
 func (m *machine) EndSession(ctx context.Context, id string) error {
+	defer m.v.sessions.lock(m.m.ID + "/" + id)()
 	return mapErr(m.v.meta.DeleteSession(ctx, m.m.ID, id))
 }
 
@@ -227,6 +229,10 @@ func (m *machine) StorePack(ctx context.Context, sessionID string, p vaultapi.Pa
 }
 
 func (m *machine) Commit(ctx context.Context, sessionID string, c vaultapi.Commit) (vaultapi.Point, error) {
+	// One commit per session: the check of the session, the point and the
+	// end of the session happen under the session's lock. (A vault of
+	// several instances needs the store to do this in one transaction.)
+	defer m.v.sessions.lock(m.m.ID + "/" + sessionID)()
 	if _, err := m.session(ctx, sessionID); err != nil {
 		return vaultapi.Point{}, err
 	}
@@ -248,7 +254,8 @@ func (m *machine) Commit(ctx context.Context, sessionID string, c vaultapi.Commi
 	if err := m.v.meta.AddPoint(ctx, m.m.ID, p, refs); err != nil {
 		return vaultapi.Point{}, mapErr(err)
 	}
-	if err := m.v.meta.DeleteSession(ctx, m.m.ID, sessionID); err != nil {
+	// The point is made: end the session even if the caller has gone.
+	if err := m.v.meta.DeleteSession(context.WithoutCancel(ctx), m.m.ID, sessionID); err != nil {
 		m.v.log.Warn("end session after commit", "err", err)
 	}
 	m.v.log.Info("recovery point committed", "machine", m.m.ID, "point", p.ID, "blobs", len(refs))

@@ -1,7 +1,9 @@
 package vaulttest
 
 import (
+	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/vaultapi"
@@ -151,4 +153,35 @@ func testDedupAcrossBackups(f *fixture) {
 	f.wantPoints(f.A, p1, p2)
 	f.wantStored(f.A, first)
 	f.wantStored(f.A, orphan)
+}
+
+// testCommitConcurrent: a session commits once, even when the agent (or a
+// retrying transport) sends its commit several times at once.
+func testCommitConcurrent(f *fixture) {
+	s := f.begin(f.A)
+	p := f.pack(vaultapi.KindData, 10, 100)
+	f.store(f.A, s.ID, p)
+	const n = 6
+	points := make([]vaultapi.Point, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			points[i], errs[i] = f.A.Commit(f.ctx, s.ID, vaultapi.Commit{Info: p.Entries[0].ID, Refs: packIDs(p)})
+		})
+	}
+	wg.Wait()
+	var won []vaultapi.Point
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won = append(won, points[i])
+		case !errors.Is(err, vaultapi.ErrNoSession):
+			f.t.Fatalf("concurrent Commit: got error %v, want nil or ErrNoSession", err)
+		}
+	}
+	if len(won) != 1 {
+		f.t.Fatalf("%d concurrent Commits of one session made %d points, want 1", n, len(won))
+	}
+	f.wantPoints(f.A, won[0])
 }

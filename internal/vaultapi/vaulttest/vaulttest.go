@@ -92,6 +92,7 @@ func Run(t *testing.T, h Harness) {
 		{"Commit", testCommit},
 		{"CommitMissing", testCommitMissing},
 		{"CommitWithoutInfo", testCommitWithoutInfo},
+		{"CommitConcurrent", testCommitConcurrent},
 		{"Points", testPoints},
 		{"DedupAcrossBackups", testDedupAcrossBackups},
 		{"Isolation", testIsolation},
