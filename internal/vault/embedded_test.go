@@ -103,4 +103,12 @@ func TestForMachineUnknown(t *testing.T) {
 	if _, err := e.CreateMachine(ctx, vault.EmbeddedMachine); !errors.Is(err, vaultapi.ErrForbidden) {
 		t.Fatalf("CreateMachine with a taken name: got %v, want ErrForbidden", err)
 	}
+	for _, name := range []string{"", strings.Repeat("n", 256), "a\nb", "a\x00", "\xff"} {
+		if _, err := e.CreateMachine(ctx, name); !errors.Is(err, vaultapi.ErrBadRequest) {
+			t.Fatalf("CreateMachine(%q): got %v, want ErrBadRequest", name, err)
+		}
+	}
+	if _, err := e.CreateMachine(ctx, "Büro-PC 3"); err != nil {
+		t.Fatalf("CreateMachine(%q): %v", "Büro-PC 3", err)
+	}
 }

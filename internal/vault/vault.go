@@ -16,6 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coffer-backup/coffer/internal/meta"
 	"github.com/coffer-backup/coffer/internal/pack"
@@ -87,12 +89,28 @@ func (v *Vault) NewID() string {
 
 // CreateMachine registers a machine under a unique name.
 func (v *Vault) CreateMachine(ctx context.Context, name string) (meta.Machine, error) {
+	if !validMachineName(name) {
+		return meta.Machine{}, fmt.Errorf("%w: machine name %q: want 1-255 bytes of UTF-8 without control characters",
+			vaultapi.ErrBadRequest, name)
+	}
 	m := meta.Machine{ID: v.NewID(), Name: name, Created: v.clock().UTC()}
 	if err := v.meta.CreateMachine(ctx, m); err != nil {
 		return meta.Machine{}, mapErr(err)
 	}
 	v.log.Info("machine registered", "machine", m.ID, "name", name)
 	return m, nil
+}
+
+func validMachineName(name string) bool {
+	if name == "" || len(name) > 255 || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // EnsureMachine returns the machine of that name, creating it if needed.

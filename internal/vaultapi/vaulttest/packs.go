@@ -257,3 +257,22 @@ func testCancelledContext(f *fixture) {
 	f.wantPoints(f.A)
 	f.store(f.A, s.ID, p)
 }
+
+// testLargePack stores and reads back the largest pack an agent writes: it
+// closes a pack at pack.TargetSize, so the last blob (a chunk of up to
+// 4 MiB, sealed) may take it past that.
+func testLargePack(f *fixture) {
+	w := pack.NewWriter(nil)
+	for w.Size() < pack.TargetSize-1<<20 {
+		w.Add(vaultapi.KindData, f.id(), f.bytes(1<<20))
+	}
+	w.Add(vaultapi.KindData, f.id(), f.bytes(4<<20+64))
+	p := w.Finish()
+	f.t.Logf("pack of %d bytes", len(p.Data))
+	s := f.begin(f.A)
+	f.store(f.A, s.ID, p)
+	f.wantStored(f.A, p)
+	last := p.Entries[len(p.Entries)-1]
+	f.wantRead(f.A, p.Name, int64(last.Offset), int64(last.Length), p.Data[last.Offset:last.Offset+uint64(last.Length)])
+	f.wantRead(f.A, p.Name, 0, int64(len(p.Data)), p.Data)
+}

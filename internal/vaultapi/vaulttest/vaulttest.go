@@ -2,6 +2,7 @@ package vaulttest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -88,6 +89,7 @@ func Run(t *testing.T, h Harness) {
 		{"StorePackConcurrent", testStorePackConcurrent},
 		{"Locate", testLocate},
 		{"ReadPack", testReadPack},
+		{"LargePack", testLargePack},
 		{"ReadPackRefused", testReadPackRefused},
 		{"Commit", testCommit},
 		{"CommitMissing", testCommitMissing},
@@ -142,11 +144,11 @@ func (f *fixture) ids(n int) []vaultapi.ID {
 }
 
 func (f *fixture) bytes(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(f.r.Uint32())
+	b := make([]byte, n+7)
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], f.r.Uint64())
 	}
-	return b
+	return b[:n:n]
 }
 
 // pack builds a pack of n random blobs of the kind, each 1 byte to maxLen
