@@ -207,3 +207,6 @@ func point(r *rand.Rand, machine string, tm time.Time, info vaultapi.ID) vaultap
 			BytesAdded: 2, Blobs: 99, Errors: 1, DurationMS: 1234},
 	}
 }
+
+// someTime is a time for records whose time does not matter.
+var someTime = time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)

@@ -82,9 +82,9 @@ func testUnknownMachine(t *testing.T, s meta.Store) {
 		{"HasBlobs", func() error { _, err := s.HasBlobs(ctx, m, ids); return err }()},
 		{"Locate", func() error { _, err := s.Locate(ctx, m, ids); return err }()},
 		{"Pack", func() error { _, err := s.Pack(ctx, m, name); return err }()},
-		{"PutSession", s.PutSession(ctx, m, vaultapi.Session{ID: "s", Expires: time.Now()})},
+		{"PutSession", s.PutSession(ctx, m, vaultapi.Session{ID: "s", Expires: someTime})},
 		{"Session", func() error { _, err := s.Session(ctx, m, "s"); return err }()},
-		{"AddPoint", s.AddPoint(ctx, m, point(r, m, time.Now(), ids[0]), ids)},
+		{"AddPoint", s.AddPoint(ctx, m, point(r, m, someTime, ids[0]), ids)},
 		{"Points", func() error { _, err := s.Points(ctx, m); return err }()},
 		{"Point", func() error { _, err := s.Point(ctx, m, "p"); return err }()},
 		{"PointRefs", func() error { _, err := s.PointRefs(ctx, m, "p"); return err }()},
@@ -496,7 +496,7 @@ func testCancelledContext(t *testing.T, s meta.Store) {
 	wantErr(t, "AddPack with a cancelled context", err, context.Canceled)
 	_, err = s.HasBlobs(cctx, m.ID, ids)
 	wantErr(t, "HasBlobs with a cancelled context", err, context.Canceled)
-	err = s.AddPoint(cctx, m.ID, point(r, m.ID, time.Now(), ids[0]), ids)
+	err = s.AddPoint(cctx, m.ID, point(r, m.ID, someTime, ids[0]), ids)
 	wantErr(t, "AddPoint with a cancelled context", err, context.Canceled)
 	wantHas(t, s, m.ID, ids, make([]bool, len(ids)))
 }
