@@ -262,7 +262,7 @@ func testCancelledContext(f *fixture) {
 // closes a pack at pack.TargetSize, so the last blob (a chunk of up to
 // 4 MiB, sealed) may take it past that.
 func testLargePack(f *fixture) {
-	w := pack.NewWriter(nil)
+	w := pack.NewWriter(make([]byte, 0, pack.TargetSize+6<<20))
 	for w.Size() < pack.TargetSize-1<<20 {
 		w.Add(vaultapi.KindData, f.id(), f.bytes(1<<20))
 	}

@@ -1,10 +1,10 @@
 package vaulttest
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -144,11 +144,13 @@ func (f *fixture) ids(n int) []vaultapi.ID {
 }
 
 func (f *fixture) bytes(n int) []byte {
-	b := make([]byte, n+7)
-	for i := 0; i < n; i += 8 {
-		binary.LittleEndian.PutUint64(b[i:], f.r.Uint64())
+	var seed [32]byte
+	for i := 0; i < len(seed); i += 8 {
+		binary.LittleEndian.PutUint64(seed[i:], f.r.Uint64())
 	}
-	return b[:n:n]
+	b := make([]byte, n)
+	_, _ = rand.NewChaCha8(seed).Read(b)
+	return b
 }
 
 // pack builds a pack of n random blobs of the kind, each 1 byte to maxLen
@@ -300,7 +302,12 @@ func (f *fixture) read(v vaultapi.Vault, name string, off, length int64) ([]byte
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(rc)
+	var b bytes.Buffer
+	if length > 0 && length <= 64<<20 {
+		b.Grow(int(length))
+	}
+	_, err = b.ReadFrom(rc)
+	return b.Bytes(), err
 }
 
 func (f *fixture) wantRead(v vaultapi.Vault, name string, off, length int64, want []byte) {
