@@ -93,7 +93,7 @@ func (v *Vault) CreateMachine(ctx context.Context, name string) (meta.Machine, e
 		return meta.Machine{}, fmt.Errorf("%w: machine name %q: want 1-255 bytes of UTF-8 without control characters",
 			vaultapi.ErrBadRequest, name)
 	}
-	m := meta.Machine{ID: v.NewID(), Name: name, Created: v.clock().UTC()}
+	m := meta.Machine{ID: v.NewID(), Name: name, Created: v.now()}
 	if err := v.meta.CreateMachine(ctx, m); err != nil {
 		return meta.Machine{}, mapErr(err)
 	}
