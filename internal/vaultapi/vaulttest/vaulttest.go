@@ -19,8 +19,7 @@ import (
 type Harness struct {
 	// New returns a fresh, empty vault with two registered machines and
 	// the contract as each of them sees it. It registers its own cleanup
-	// with t. Subtests call it in parallel with nothing; calls may share
-	// nothing but the process.
+	// with t. The suite calls it once per subtest, one subtest at a time.
 	New func(t *testing.T) Env
 }
 
