@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -73,6 +75,22 @@ func OpenBolt(path string, newID func() string) (*Bolt, error) {
 func (s *Bolt) VaultID() string { return s.id }
 func (s *Bolt) Close() error    { return s.db.Close() }
 
+// view runs fn in a read transaction, unless ctx is done.
+func (s *Bolt) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vault metadata: %w", err)
+	}
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction, unless ctx is done.
+func (s *Bolt) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vault metadata: %w", err)
+	}
+	return s.db.Update(fn)
+}
+
 func machineBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
 	b := tx.Bucket(bMachines).Bucket([]byte(id))
 	if b == nil {
@@ -82,7 +100,7 @@ func machineBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
 }
 
 func (s *Bolt) CreateMachine(ctx context.Context, m Machine) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		names := tx.Bucket(bNames)
 		if names.Get([]byte(m.Name)) != nil {
 			return fmt.Errorf("machine name %q: %w", m.Name, ErrExists)
@@ -106,7 +124,7 @@ func (s *Bolt) CreateMachine(ctx context.Context, m Machine) error {
 
 func (s *Bolt) Machine(ctx context.Context, id string) (Machine, error) {
 	var m Machine
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, id)
 		if err != nil {
 			return err
@@ -118,7 +136,7 @@ func (s *Bolt) Machine(ctx context.Context, id string) (Machine, error) {
 
 func (s *Bolt) MachineByName(ctx context.Context, name string) (Machine, error) {
 	var id string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bNames).Get([]byte(name))
 		if v == nil {
 			return fmt.Errorf("machine name %q: %w", name, ErrNotFound)
@@ -134,7 +152,7 @@ func (s *Bolt) MachineByName(ctx context.Context, name string) (Machine, error) 
 
 func (s *Bolt) Machines(ctx context.Context) ([]Machine, error) {
 	var out []Machine
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bMachines).ForEachBucket(func(k []byte) error {
 			var m Machine
 			if err := json.Unmarshal(tx.Bucket(bMachines).Bucket(k).Get(bInfo), &m); err != nil {
@@ -149,7 +167,7 @@ func (s *Bolt) Machines(ctx context.Context) ([]Machine, error) {
 
 func (s *Bolt) KeySlots(ctx context.Context, machine string) ([]vaultapi.KeySlot, error) {
 	var out []vaultapi.KeySlot
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -163,7 +181,7 @@ func (s *Bolt) KeySlots(ctx context.Context, machine string) ([]vaultapi.KeySlot
 }
 
 func (s *Bolt) PutKeySlot(ctx context.Context, machine string, ks vaultapi.KeySlot) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -188,21 +206,24 @@ func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entrie
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
 		}
 		blobs := mb.Bucket(bBlobs)
 		// bbolt keeps keys and values by reference until the commit, so
-		// each entry gets its own bytes.
+		// each entry gets its own bytes. Entries go in in key order, which
+		// keeps bbolt's node inserts cheap; the sort is stable, so of two
+		// entries with one ID the first is put first and wins.
 		kv := make([]byte, len(entries)*(32+locSize))
-		for i, e := range entries {
+		for n, i := range byID(entries, func(e *vaultapi.PackEntry) *vaultapi.ID { return &e.ID }) {
+			e := &entries[i]
 			if blobs.Get(e.ID[:]) != nil {
 				continue
 			}
-			k := kv[i*(32+locSize) : i*(32+locSize)+32]
-			v := kv[i*(32+locSize)+32 : (i+1)*(32+locSize)]
+			k := kv[n*(32+locSize) : n*(32+locSize)+32]
+			v := kv[n*(32+locSize)+32 : (n+1)*(32+locSize)]
 			copy(k, e.ID[:])
 			copy(v[:32], pk)
 			v[32] = byte(e.Kind)
@@ -217,13 +238,29 @@ func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entrie
 	})
 }
 
+// byID returns the indices of xs in the order of their IDs; of equal IDs,
+// the earlier comes first.
+func byID[T any](xs []T, id func(*T) *vaultapi.ID) []int {
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := bytes.Compare(id(&xs[a])[:], id(&xs[b])[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	return idx
+}
+
 func (s *Bolt) HasPack(ctx context.Context, machine, name string) (bool, error) {
 	pk, err := packKey(name)
 	if err != nil {
 		return false, nil
 	}
 	var ok bool
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -234,16 +271,37 @@ func (s *Bolt) HasPack(ctx context.Context, machine, name string) (bool, error) 
 	return ok, err
 }
 
-func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) ([]bool, error) {
-	out := make([]bool, len(ids))
-	err := s.db.View(func(tx *bolt.Tx) error {
+func (s *Bolt) Pack(ctx context.Context, machine, name string) (PackRecord, error) {
+	var p PackRecord
+	pk, err := packKey(name)
+	if err != nil {
+		return p, fmt.Errorf("pack %q: %w", name, ErrNotFound)
+	}
+	err = s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
 		}
-		blobs := mb.Bucket(bBlobs)
-		for i := range ids {
-			out[i] = blobs.Get(ids[i][:]) != nil
+		v := mb.Bucket(bPacks).Get(pk)
+		if v == nil {
+			return fmt.Errorf("pack %s: %w", name, ErrNotFound)
+		}
+		return json.Unmarshal(v, &p)
+	})
+	return p, err
+}
+
+func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) ([]bool, error) {
+	out := make([]bool, len(ids))
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		c := mb.Bucket(bBlobs).Cursor()
+		for _, i := range byID(ids, func(id *vaultapi.ID) *vaultapi.ID { return id }) {
+			k, _ := c.Seek(ids[i][:])
+			out[i] = bytes.Equal(k, ids[i][:])
 		}
 		return nil
 	})
@@ -252,7 +310,7 @@ func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) 
 
 func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([]vaultapi.Location, error) {
 	out := make([]vaultapi.Location, len(ids))
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -275,7 +333,7 @@ func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([
 }
 
 func (s *Bolt) PutSession(ctx context.Context, machine string, ss vaultapi.Session) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -287,7 +345,7 @@ func (s *Bolt) PutSession(ctx context.Context, machine string, ss vaultapi.Sessi
 
 func (s *Bolt) Session(ctx context.Context, machine, id string) (vaultapi.Session, error) {
 	var ss vaultapi.Session
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -302,7 +360,7 @@ func (s *Bolt) Session(ctx context.Context, machine, id string) (vaultapi.Sessio
 }
 
 func (s *Bolt) DeleteSession(ctx context.Context, machine, id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -312,7 +370,7 @@ func (s *Bolt) DeleteSession(ctx context.Context, machine, id string) error {
 }
 
 func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, refs []vaultapi.ID) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -327,7 +385,8 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 			buf = append(buf, id[:]...)
 		}
 		if len(missing) > 0 {
-			return &vaultapi.MissingBlobsError{IDs: missing}
+			slices.SortFunc(missing, vaultapi.ID.Compare)
+			return &vaultapi.MissingBlobsError{IDs: slices.Compact(missing)}
 		}
 		if mb.Bucket(bPoints).Get([]byte(p.ID)) != nil {
 			return fmt.Errorf("point %s: %w", p.ID, ErrExists)
@@ -342,7 +401,7 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 
 func (s *Bolt) Points(ctx context.Context, machine string) ([]vaultapi.Point, error) {
 	var out []vaultapi.Point
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -362,7 +421,7 @@ func (s *Bolt) Points(ctx context.Context, machine string) ([]vaultapi.Point, er
 
 func (s *Bolt) Point(ctx context.Context, machine, id string) (vaultapi.Point, error) {
 	var p vaultapi.Point
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -378,7 +437,7 @@ func (s *Bolt) Point(ctx context.Context, machine, id string) (vaultapi.Point, e
 
 func (s *Bolt) PointRefs(ctx context.Context, machine, id string) ([]vaultapi.ID, error) {
 	var out []vaultapi.ID
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err

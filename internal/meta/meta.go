@@ -50,6 +50,8 @@ type Store interface {
 	// indexed keeps its first location.
 	AddPack(ctx context.Context, machine string, p PackRecord, entries []vaultapi.PackEntry) error
 	HasPack(ctx context.Context, machine, name string) (bool, error)
+	// Pack returns the record of a stored pack, or ErrNotFound.
+	Pack(ctx context.Context, machine, name string) (PackRecord, error)
 	HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) ([]bool, error)
 	Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([]vaultapi.Location, error)
 

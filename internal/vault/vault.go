@@ -16,6 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coffer-backup/coffer/internal/meta"
 	"github.com/coffer-backup/coffer/internal/pack"
@@ -47,6 +49,7 @@ type Vault struct {
 	log      *slog.Logger
 	lease    time.Duration
 	embedded bool
+	sessions keyLock // held while a session commits or ends
 }
 
 // New returns a vault over cfg's store and storage.
@@ -68,6 +71,10 @@ func New(cfg Config) *Vault {
 	return v
 }
 
+// now reads the clock in UTC, to the microsecond: every metadata store
+// keeps that much, so a time reads back exactly as it was stamped.
+func (v *Vault) now() time.Time { return v.clock().UTC().Truncate(time.Microsecond) }
+
 // Meta returns the metadata store (for operator commands).
 func (v *Vault) Meta() meta.Store { return v.meta }
 
@@ -82,12 +89,28 @@ func (v *Vault) NewID() string {
 
 // CreateMachine registers a machine under a unique name.
 func (v *Vault) CreateMachine(ctx context.Context, name string) (meta.Machine, error) {
-	m := meta.Machine{ID: v.NewID(), Name: name, Created: v.clock().UTC()}
+	if !validMachineName(name) {
+		return meta.Machine{}, fmt.Errorf("%w: machine name %q: want 1-255 bytes of UTF-8 without control characters",
+			vaultapi.ErrBadRequest, name)
+	}
+	m := meta.Machine{ID: v.NewID(), Name: name, Created: v.now()}
 	if err := v.meta.CreateMachine(ctx, m); err != nil {
 		return meta.Machine{}, mapErr(err)
 	}
 	v.log.Info("machine registered", "machine", m.ID, "name", name)
 	return m, nil
+}
+
+func validMachineName(name string) bool {
+	if name == "" || len(name) > 255 || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // EnsureMachine returns the machine of that name, creating it if needed.
@@ -147,14 +170,15 @@ func (m *machine) KeySlots(ctx context.Context) ([]vaultapi.KeySlot, error) {
 }
 
 func (m *machine) PutKeySlot(ctx context.Context, s vaultapi.KeySlot) error {
-	if s.ID == "" || len(s.ID) > 64 || len(s.Data) == 0 || len(s.Data) > 64<<10 {
-		return fmt.Errorf("%w: key slot needs an ID of 1-64 bytes and 1 byte to 64 KiB of data", vaultapi.ErrBadRequest)
+	if !vaultapi.ValidSlotID(s.ID) || len(s.Data) == 0 || len(s.Data) > vaultapi.MaxKeySlot {
+		return fmt.Errorf("%w: key slot needs an ID of 1-64 letters, digits, '.', '_' or '-' (not only dots) and 1 byte to 64 KiB of data",
+			vaultapi.ErrBadRequest)
 	}
 	return mapErr(m.v.meta.PutKeySlot(ctx, m.m.ID, s))
 }
 
 func (m *machine) BeginBackup(ctx context.Context) (vaultapi.Session, error) {
-	s := vaultapi.Session{ID: m.v.NewID(), Expires: m.v.clock().Add(m.v.lease).UTC()}
+	s := vaultapi.Session{ID: m.v.NewID(), Expires: m.v.now().Add(m.v.lease)}
 	if err := m.v.meta.PutSession(ctx, m.m.ID, s); err != nil {
 		return vaultapi.Session{}, mapErr(err)
 	}
@@ -174,11 +198,12 @@ func (m *machine) RenewSession(ctx context.Context, id string) (vaultapi.Session
 	if err != nil {
 		return s, err
 	}
-	s.Expires = m.v.clock().Add(m.v.lease).UTC()
+	s.Expires = m.v.now().Add(m.v.lease)
 	return s, mapErr(m.v.meta.PutSession(ctx, m.m.ID, s))
 }
 
 func (m *machine) EndSession(ctx context.Context, id string) error {
+	defer m.v.sessions.lock(m.m.ID + "/" + id)()
 	return mapErr(m.v.meta.DeleteSession(ctx, m.m.ID, id))
 }
 
@@ -222,6 +247,10 @@ func (m *machine) StorePack(ctx context.Context, sessionID string, p vaultapi.Pa
 }
 
 func (m *machine) Commit(ctx context.Context, sessionID string, c vaultapi.Commit) (vaultapi.Point, error) {
+	// One commit per session: the check of the session, the point and the
+	// end of the session happen under the session's lock. (A vault of
+	// several instances needs the store to do this in one transaction.)
+	defer m.v.sessions.lock(m.m.ID + "/" + sessionID)()
 	if _, err := m.session(ctx, sessionID); err != nil {
 		return vaultapi.Point{}, err
 	}
@@ -239,11 +268,12 @@ func (m *machine) Commit(ctx context.Context, sessionID string, c vaultapi.Commi
 	if !found {
 		refs = append(refs[:len(refs):len(refs)], c.Info)
 	}
-	p := vaultapi.Point{ID: m.v.NewID(), Machine: m.m.ID, Time: m.v.clock().UTC(), Info: c.Info, Stats: c.Stats}
+	p := vaultapi.Point{ID: m.v.NewID(), Machine: m.m.ID, Time: m.v.now(), Info: c.Info, Stats: c.Stats}
 	if err := m.v.meta.AddPoint(ctx, m.m.ID, p, refs); err != nil {
 		return vaultapi.Point{}, mapErr(err)
 	}
-	if err := m.v.meta.DeleteSession(ctx, m.m.ID, sessionID); err != nil {
+	// The point is made: end the session even if the caller has gone.
+	if err := m.v.meta.DeleteSession(context.WithoutCancel(ctx), m.m.ID, sessionID); err != nil {
 		m.v.log.Warn("end session after commit", "err", err)
 	}
 	m.v.log.Info("recovery point committed", "machine", m.m.ID, "point", p.ID, "blobs", len(refs))
@@ -269,12 +299,12 @@ func (m *machine) ReadPack(ctx context.Context, name string, off, length int64) 
 	if !pack.ValidName(name) || off < 0 || length < 0 {
 		return nil, fmt.Errorf("%w: pack %q range %d+%d", vaultapi.ErrBadRequest, name, off, length)
 	}
-	ok, err := m.v.meta.HasPack(ctx, m.m.ID, name)
+	rec, err := m.v.meta.Pack(ctx, m.m.ID, name)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	if !ok {
-		return nil, fmt.Errorf("pack %s: %w", name[:12], vaultapi.ErrNotFound)
+	if off > rec.Size || length > rec.Size-off {
+		return nil, fmt.Errorf("%w: range %d+%d outside pack %s of %d bytes", vaultapi.ErrBadRequest, off, length, name[:12], rec.Size)
 	}
 	rc, err := m.v.st.Get(ctx, PackObject(m.m.ID, name), off, length)
 	return rc, mapErr(err)

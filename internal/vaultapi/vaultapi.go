@@ -3,55 +3,75 @@ package vaultapi
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 )
 
 // Vault is what an agent, acting as one machine, can ask of a vault. The
 // machine is implied by the credentials the implementation was opened with;
-// nothing here can delete data or reach another machine.
+// nothing here can delete data or reach another machine: another machine's
+// points, packs and blobs are "not found" (ErrNotFound, or absent in
+// HasBlobs and Locate), and its sessions are ErrNoSession. Errors wrap the
+// sentinels of this package; test them with errors.Is (and errors.As for
+// *MissingBlobsError). The suite in vaulttest pins these semantics.
 type Vault interface {
 	// Info describes the vault and the machine the caller acts as.
 	Info(ctx context.Context) (Info, error)
 
-	// KeySlots returns the machine's key slots (opaque to the vault).
+	// KeySlots returns the machine's key slots (opaque to the vault), in no
+	// particular order.
 	KeySlots(ctx context.Context) ([]KeySlot, error)
 	// PutKeySlot stores a key slot, replacing the slot of the same ID. Key
-	// slots wrap the machine's keys; replacing one changes no data.
+	// slots wrap the machine's keys; replacing one changes no data. A slot
+	// whose ID fails ValidSlotID or whose data is empty or larger than
+	// MaxKeySlot is refused with ErrBadRequest.
 	PutKeySlot(ctx context.Context, s KeySlot) error
 
 	// BeginBackup opens a backup session: a lease, renewed with
 	// RenewSession, during which nothing the session may rely on is
-	// garbage-collected.
+	// garbage-collected. The lease runs on the vault's clock.
 	BeginBackup(ctx context.Context) (Session, error)
-	// RenewSession extends the session's lease.
+	// RenewSession extends the session's lease. A session that is unknown,
+	// ended, committed or past its lease is ErrNoSession, here and in
+	// StorePack and Commit.
 	RenewSession(ctx context.Context, sessionID string) (Session, error)
-	// EndSession closes a session without committing (a commit ends it too).
+	// EndSession closes a session without committing (a commit ends it
+	// too). Ending a session that is not open is not an error. What the
+	// session stored stays stored, and later sessions can reference it.
 	EndSession(ctx context.Context, sessionID string) error
 
 	// HasBlobs reports, for each ID, whether the machine's vault holds a
 	// blob of that ID. Callers batch thousands of IDs per call.
 	HasBlobs(ctx context.Context, ids []ID) ([]bool, error)
 
-	// StorePack stores a pack. The name must be the hex BLAKE3-256 of the
-	// bytes and the entries must match the pack's trailer; the vault checks
-	// both. Storing a pack that is already stored is a no-op.
+	// StorePack stores a pack in an open session. The name must be the hex
+	// BLAKE3-256 (lower case) of the bytes, the bytes a well-formed pack and
+	// the entries exactly the pack's trailer, in order; otherwise the pack
+	// is refused with ErrBadRequest and nothing of it is stored or indexed.
+	// Storing a pack that is already stored is a no-op. A blob already
+	// stored in another pack keeps its first location.
 	StorePack(ctx context.Context, sessionID string, p Pack) error
 
-	// Commit makes a recovery point of the session, atomically. Every
-	// referenced blob must be stored, or the commit is refused with a
-	// *MissingBlobsError. The vault stamps the time with its own clock.
+	// Commit makes a recovery point of the session, atomically, and ends
+	// the session. Info must be set (else ErrBadRequest) and every
+	// referenced blob, Info included, must be stored by this machine, or
+	// the commit is refused with a *MissingBlobsError naming the missing
+	// ones; a refused commit creates no point and leaves the session open.
+	// The vault stamps the time with its own clock.
 	Commit(ctx context.Context, sessionID string, c Commit) (Point, error)
 
 	// Points lists the machine's recovery points, oldest first.
 	Points(ctx context.Context) ([]Point, error)
-	// Point returns one recovery point by its full ID.
+	// Point returns one recovery point by its full ID, or ErrNotFound.
 	Point(ctx context.Context, id string) (Point, error)
 
-	// Locate says where each blob is stored. A blob the vault does not hold
-	// has an empty Pack in its Location.
+	// Locate says where each blob is stored, in the order asked. A blob
+	// the vault does not hold has only its ID set (an empty Pack).
 	Locate(ctx context.Context, ids []ID) ([]Location, error)
 	// ReadPack returns bytes [off, off+length) of one of the machine's
-	// packs. Restores read each needed range of a pack in one call.
+	// packs. Restores read each needed range of a pack in one call. An
+	// unknown pack is ErrNotFound; an invalid name, a negative offset or
+	// length, or a range past the pack's end is ErrBadRequest.
 	ReadPack(ctx context.Context, pack string, off, length int64) (io.ReadCloser, error)
 }
 
@@ -66,8 +86,27 @@ type Info struct {
 
 // KeySlot is an opaque, agent-encrypted wrapping of the machine's keys.
 type KeySlot struct {
-	ID   string `json:"id"`   // e.g. "passphrase", "recovery-1"
-	Data []byte `json:"data"` // encoded by the agent; the vault never reads it
+	ID   string `json:"id"`   // e.g. "passphrase", "recovery-1"; see ValidSlotID
+	Data []byte `json:"data"` // encoded by the agent; the vault never reads it; 1 byte to MaxKeySlot
+}
+
+// MaxKeySlot is the largest key slot a vault stores.
+const MaxKeySlot = 64 << 10
+
+// ValidSlotID reports whether s can name a key slot: 1 to 64 ASCII
+// letters, digits, '.', '_' and '-', and not only dots (so that an ID is
+// safe in a URL path and a file name).
+func ValidSlotID(s string) bool {
+	if len(s) == 0 || len(s) > 64 || strings.Trim(s, ".") == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Session is an open backup session.
@@ -123,7 +162,7 @@ type Stats struct {
 type Point struct {
 	ID      string    `json:"id"`
 	Machine string    `json:"machine"`
-	Time    time.Time `json:"time"` // the vault's clock
+	Time    time.Time `json:"time"` // the vault's clock, UTC, to the microsecond
 	Info    ID        `json:"info"`
 	Stats   Stats     `json:"stats"`
 }

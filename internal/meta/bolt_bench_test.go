@@ -1,0 +1,94 @@
+package meta_test
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/coffer-backup/coffer/internal/meta"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// benchEntries returns n entries with IDs unique to (seq, i), laid out
+// back to back as in a pack of 4 KiB blobs.
+func benchEntries(seq uint64, n int) []vaultapi.PackEntry {
+	es := make([]vaultapi.PackEntry, n)
+	for i := range es {
+		binary.LittleEndian.PutUint64(es[i].ID[:], seq)
+		binary.LittleEndian.PutUint64(es[i].ID[8:], uint64(i))
+		binary.LittleEndian.PutUint64(es[i].ID[16:], seq*0x9e3779b97f4a7c15^uint64(i)) // spread the keys
+		es[i].Kind = vaultapi.KindData
+		es[i].Offset = 8 + uint64(i)*4096
+		es[i].Length = 4096
+	}
+	return es
+}
+
+func benchPackName(seq uint64) string {
+	var b [32]byte
+	binary.LittleEndian.PutUint64(b[:], seq)
+	binary.LittleEndian.PutUint64(b[24:], seq*0x9e3779b97f4a7c15)
+	return hex.EncodeToString(b[:])
+}
+
+func benchStore(b *testing.B) (*meta.Bolt, string) {
+	b.Helper()
+	s := openBolt(b, filepath.Join(b.TempDir(), "meta.db"))
+	b.Cleanup(func() { s.Close() })
+	m := meta.Machine{ID: "m", Name: "m", Created: time.Unix(0, 0)}
+	if err := s.CreateMachine(context.Background(), m); err != nil {
+		b.Fatal(err)
+	}
+	return s, m.ID
+}
+
+// BenchmarkBoltHasBlobs asks for 1000 IDs, half of them stored, in an
+// index of 100,000 blobs.
+func BenchmarkBoltHasBlobs(b *testing.B) {
+	ctx := context.Background()
+	s, m := benchStore(b)
+	for seq := range uint64(25) {
+		es := benchEntries(seq, 4000)
+		if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(seq), Size: 1, Blobs: len(es)}, es); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := make([]vaultapi.ID, 1000)
+	for i := range ids {
+		if i%2 == 0 {
+			ids[i] = benchEntries(uint64(i%25), 4000)[i*3].ID
+		} else {
+			ids[i] = benchEntries(uint64(1000+i), 1)[0].ID
+		}
+	}
+	b.SetBytes(int64(len(ids) * len(vaultapi.ID{})))
+	b.ResetTimer()
+	for b.Loop() {
+		has, err := s.HasBlobs(ctx, m, ids)
+		if err != nil || !has[0] || has[1] {
+			b.Fatalf("HasBlobs: %v %v", has[:2], err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(ids)), "ns/id")
+}
+
+// BenchmarkBoltAddPack indexes packs of 4000 new blobs each (a 16 MiB
+// pack of 4 KiB blobs), each in its own durable transaction.
+func BenchmarkBoltAddPack(b *testing.B) {
+	ctx := context.Background()
+	s, m := benchStore(b)
+	const n = 4000
+	b.SetBytes(n * (32 + 45))
+	seq := uint64(0)
+	for b.Loop() {
+		seq++
+		es := benchEntries(seq, n)
+		if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(seq), Size: 1, Blobs: n}, es); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/entry")
+}
