@@ -35,16 +35,21 @@ func TestEmbeddedReopen(t *testing.T) {
 	if err := e.Machine.PutKeySlot(ctx, vaultapi.KeySlot{ID: "passphrase", Data: []byte("slot")}); err != nil {
 		t.Fatal(err)
 	}
+	// Data and metadata go in separate packs (doc/FORMAT.md).
 	w := pack.NewWriter(nil)
 	w.Add(vaultapi.KindData, vaultapi.ID{1}, []byte("first blob"))
+	dataPack := w.Finish()
+	w = pack.NewWriter(nil)
 	w.Add(vaultapi.KindInfo, vaultapi.ID{2}, []byte("manifest"))
-	p := w.Finish()
+	metaPack := w.Finish()
 	s, err := e.Machine.BeginBackup(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Machine.StorePack(ctx, s.ID, p); err != nil {
-		t.Fatal(err)
+	for _, p := range []vaultapi.Pack{dataPack, metaPack} {
+		if err := e.Machine.StorePack(ctx, s.ID, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	pt, err := e.Machine.Commit(ctx, s.ID, vaultapi.Commit{Info: vaultapi.ID{2}, Refs: []vaultapi.ID{{1}, {2}}})
 	if err != nil {
@@ -79,14 +84,14 @@ func TestEmbeddedReopen(t *testing.T) {
 	if err != nil || len(slots) != 1 || string(slots[0].Data) != "slot" {
 		t.Fatalf("KeySlots after reopening: got %+v, %v", slots, err)
 	}
-	rc, err := e.Machine.ReadPack(ctx, p.Name, 0, int64(len(p.Data)))
+	rc, err := e.Machine.ReadPack(ctx, dataPack.Name, 0, int64(len(dataPack.Data)))
 	if err != nil {
 		t.Fatalf("ReadPack after reopening: %v", err)
 	}
 	b, err := io.ReadAll(rc)
 	rc.Close()
-	if err != nil || !slices.Equal(b, p.Data) {
-		t.Fatalf("ReadPack after reopening: got %d bytes, %v; want the %d bytes stored", len(b), err, len(p.Data))
+	if err != nil || !slices.Equal(b, dataPack.Data) {
+		t.Fatalf("ReadPack after reopening: got %d bytes, %v; want the %d bytes stored", len(b), err, len(dataPack.Data))
 	}
 }
 
