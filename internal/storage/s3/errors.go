@@ -78,12 +78,13 @@ func (s *Store) openError(what string, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("s3: %s at %s: %w", what, endpoint, err)
+	case strings.Contains(err.Error(), "get identity") || strings.Contains(err.Error(), "failed to retrieve credentials"):
+		// Finding credentials failed before any request was sent.
+		return fmt.Errorf("s3: no usable credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (%w)", endpoint, err)
 	case st == 0 && errors.As(err, &opErr):
 		return fmt.Errorf("s3: cannot reach endpoint %s: %v; is the service running? (%w)", endpoint, opErr.Err, err)
 	case st == 0 && isNetwork(err):
 		return fmt.Errorf("s3: cannot reach endpoint %s; is the service running? (%w)", endpoint, err)
-	case st == 0 && strings.Contains(err.Error(), "credentials"):
-		return fmt.Errorf("s3: no usable credentials for %s: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (%w)", endpoint, err)
 	case st == 403 || c == "InvalidAccessKeyId" || c == "SignatureDoesNotMatch" || c == "AccessDenied":
 		return fmt.Errorf("s3: %s at %s: access denied (%s): check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE) and the bucket policy (%w)",
 			what, endpoint, orStatus(c, st), err)
