@@ -14,9 +14,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# npm packages (pinned in tools/package.json), installed into tools/node_modules.
+# npm packages (pinned in tools/package.json and package-lock.json), installed
+# into tools/node_modules: Azurite, which the Azure storage tests start.
 if [ -f "$here/tools/package.json" ]; then
-  if [ ! -d "$here/tools/node_modules" ] || [ "$here/tools/package.json" -nt "$here/tools/node_modules/.installed" ]; then
-    (cd "$here/tools" && npm install --no-audit --no-fund --loglevel=error && touch node_modules/.installed)
+  stamp="$here/tools/node_modules/.installed"
+  if [ ! -f "$stamp" ] || [ "$here/tools/package.json" -nt "$stamp" ] ||
+     { [ -f "$here/tools/package-lock.json" ] && [ "$here/tools/package-lock.json" -nt "$stamp" ]; }; then
+    (cd "$here/tools" && npm install --no-audit --no-fund --loglevel=error && touch "$stamp")
   fi
 fi

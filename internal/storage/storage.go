@@ -1,6 +1,9 @@
 // Package storage is the vault's blob storage: a small contract over names
-// and bytes, implemented by a local directory, Azure Blob Storage, S3 and an
-// in-memory store for tests. It imports nothing else of Coffer.
+// and bytes, implemented by a local directory (package local), Azure Blob
+// Storage (azure), S3 (s3) and an in-memory store for tests (memory).
+// Package backends opens one from a URL, package wrap adds retry, metrics
+// and fault injection, and package storagetest is the conformance suite
+// every implementation passes. It imports nothing else of Coffer.
 package storage
 
 import (
@@ -46,9 +49,11 @@ type Storage interface {
 	// Put stores size bytes read from r under name. The object appears
 	// atomically and completely or not at all: a reader never sees a partial
 	// object, and a failed or cancelled Put leaves no object behind. When Put
-	// returns nil the object is durable. Put reads r exactly once, streaming:
-	// it does not hold the whole object in memory when it can avoid it. If r
-	// yields a byte count other than size, Put fails and stores nothing.
+	// returns nil the object is durable. Put reads r once, streaming: it
+	// does not hold the whole object in memory when it can avoid it (a
+	// retrying wrapper may rewind an r that is an io.Seeker and read it
+	// again). If r yields a byte count other than size, Put fails and
+	// stores nothing.
 	Put(ctx context.Context, name string, r io.Reader, size int64, opts PutOptions) error
 
 	// Get returns the bytes [off, off+length) of the object; length < 0

@@ -1,0 +1,75 @@
+package sized
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestReader(t *testing.T) {
+	tests := []struct {
+		data    string
+		size    int64
+		wantErr error
+	}{
+		{"", 0, nil},
+		{"hello", 5, nil},
+		{"hell", 5, ErrSize},
+		{"hello!", 5, ErrSize},
+		{"x", 0, ErrSize},
+		{"", 3, ErrSize},
+	}
+	for _, tc := range tests {
+		for _, one := range []bool{false, true} {
+			var r io.Reader = strings.NewReader(tc.data)
+			if one {
+				r = iotest.OneByteReader(r)
+			}
+			got, err := io.ReadAll(Reader(context.Background(), r, tc.size))
+			if !errors.Is(err, tc.wantErr) && !(err == nil && tc.wantErr == nil) {
+				t.Errorf("Reader(%q, %d) one-byte=%v: error %v, want %v", tc.data, tc.size, one, err, tc.wantErr)
+			}
+			if err == nil && string(got) != tc.data {
+				t.Errorf("Reader(%q, %d): got %q", tc.data, tc.size, got)
+			}
+		}
+	}
+}
+
+func TestReaderCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := io.ReadAll(Reader(ctx, strings.NewReader("data"), 4))
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+func TestRange(t *testing.T) {
+	tests := []struct {
+		off, length, size, want int64
+		ok                      bool
+	}{
+		{0, -1, 10, 10, true}, {3, 4, 10, 4, true}, {10, 0, 10, 0, true}, {10, -1, 10, 0, true},
+		{9, 2, 10, 0, false}, {11, -1, 10, 0, false}, {-1, 1, 10, 0, false},
+	}
+	for _, tc := range tests {
+		got, err := Range(tc.off, tc.length, tc.size)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("Range(%d, %d, %d) = %d, %v; want %d, ok=%v", tc.off, tc.length, tc.size, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func BenchmarkReader(b *testing.B) {
+	data := bytes.Repeat([]byte{1}, 1<<20)
+	b.SetBytes(int64(len(data)))
+	buf := make([]byte, 64<<10)
+	for b.Loop() {
+		_, _ = io.CopyBuffer(io.Discard, struct{ io.Reader }{Reader(context.Background(), bytes.NewReader(data), int64(len(data)))}, buf)
+	}
+}
