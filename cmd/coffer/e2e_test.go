@@ -349,3 +349,40 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("points before any backup: exit %d, %s", code, errs)
 	}
 }
+
+func TestOneFileSystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs inside the source tree (CI runs as root)")
+	}
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "src")
+	mnt := filepath.Join(src, "mnt")
+	os.MkdirAll(mnt, 0o755)
+	os.WriteFile(filepath.Join(src, "here"), []byte("on the source fs"), 0o644)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	os.WriteFile(filepath.Join(mnt, "elsewhere"), []byte("on another fs"), 0o644)
+
+	e.mustRun("backup", "-q", "--one-file-system", src)
+	target := t.TempDir()
+	e.mustRun("restore", "latest", "--target", target)
+	r := filepath.Join(target, src)
+	if _, err := os.Stat(filepath.Join(r, "here")); err != nil {
+		t.Errorf("file on the source file system not restored: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(r, "mnt")); err != nil || !fi.IsDir() {
+		t.Errorf("the mount point should be kept as an empty folder: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(r, "mnt", "elsewhere")); err == nil {
+		t.Error("--one-file-system crossed into the tmpfs")
+	}
+	// Without the flag the mounted file is included.
+	e.mustRun("backup", "-q", src)
+	target2 := t.TempDir()
+	e.mustRun("restore", "latest", "--target", target2)
+	if _, err := os.Stat(filepath.Join(target2, src, "mnt", "elsewhere")); err != nil {
+		t.Errorf("without --one-file-system the tmpfs file is missing: %v", err)
+	}
+}
