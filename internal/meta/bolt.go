@@ -376,26 +376,31 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 			return err
 		}
 		blobs := mb.Bucket(bBlobs)
+		refs := sortedUnique(refs)
 		var missing []vaultapi.ID
-		buf := make([]byte, 0, len(refs)*32)
 		for _, id := range refs {
 			if blobs.Get(id[:]) == nil {
 				missing = append(missing, id)
 			}
-			buf = append(buf, id[:]...)
 		}
 		if len(missing) > 0 {
-			slices.SortFunc(missing, vaultapi.ID.Compare)
-			return &vaultapi.MissingBlobsError{IDs: slices.Compact(missing)}
+			return &vaultapi.MissingBlobsError{IDs: missing}
 		}
 		if mb.Bucket(bPoints).Get([]byte(p.ID)) != nil {
 			return fmt.Errorf("point %s: %w", p.ID, ErrExists)
+		}
+		enc, err := encodeRefs(mb, refs)
+		if err != nil {
+			return err
 		}
 		js, _ := json.Marshal(p)
 		if err := mb.Bucket(bPoints).Put([]byte(p.ID), js); err != nil {
 			return err
 		}
-		return mb.Bucket(bRefs).Put([]byte(p.ID), buf)
+		if err := mb.Bucket(bRefs).Put([]byte(p.ID), enc); err != nil {
+			return err
+		}
+		return mb.Put(bLatest, []byte(p.ID))
 	})
 }
 
@@ -442,15 +447,8 @@ func (s *Bolt) PointRefs(ctx context.Context, machine, id string) ([]vaultapi.ID
 		if err != nil {
 			return err
 		}
-		v := mb.Bucket(bRefs).Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("point %q: %w", id, ErrNotFound)
-		}
-		out = make([]vaultapi.ID, len(v)/32)
-		for i := range out {
-			copy(out[i][:], v[i*32:])
-		}
-		return nil
+		out, _, err = readRefs(mb.Bucket(bRefs), []byte(id))
+		return err
 	})
 	return out, err
 }

@@ -1,0 +1,204 @@
+package meta
+
+import (
+
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	bolt "go.etcd.io/bbolt"
+)
+
+// A point's referenced blob set is stored either whole or as a delta
+// against the machine's previous point: a daily backup of an unchanged
+// tree then costs a few bytes, not 32 bytes per file. Value layout:
+//
+//	full:  1 | depth=0 | n×32-byte IDs, sorted
+//	delta: 2 | depth (1..maxDepth) | uvarint len | base point ID |
+//	       uvarint a | a×32 added | uvarint r | r×32 removed
+//
+// Reading a delta applies it to its base, which may itself be a delta, at
+// most maxDepth links back. Whoever deletes a point must first rewrite
+// the points based on it (rebase) so that no delta loses its base.
+const (
+	refsFull  = 1
+	refsDelta = 2
+	maxDepth  = 32
+)
+
+var bLatest = []byte("latest")
+
+var errRefs = errors.New("meta: damaged reference set")
+
+// sortedUnique returns ids sorted with duplicates removed (a copy).
+func sortedUnique(ids []vaultapi.ID) []vaultapi.ID {
+	out := slices.Clone(ids)
+	slices.SortFunc(out, vaultapi.ID.Compare)
+	return slices.Compact(out)
+}
+
+// readRefs decodes the reference set of point id from the refs bucket.
+func readRefs(refs *bolt.Bucket, id []byte) ([]vaultapi.ID, int, error) {
+	v := refs.Get(id)
+	if v == nil {
+		return nil, 0, fmt.Errorf("point %q: %w", id, ErrNotFound)
+	}
+	if len(v) < 2 {
+		return nil, 0, errRefs
+	}
+	depth := int(v[1])
+	switch v[0] {
+	case refsFull:
+		body := v[2:]
+		if len(body)%32 != 0 {
+			return nil, 0, errRefs
+		}
+		out := make([]vaultapi.ID, len(body)/32)
+		for i := range out {
+			copy(out[i][:], body[i*32:])
+		}
+		return out, 0, nil
+	case refsDelta:
+		if depth < 1 || depth > maxDepth {
+			return nil, 0, errRefs
+		}
+		b := v[2:]
+		base, b, err := takeBytes(b)
+		if err != nil {
+			return nil, 0, err
+		}
+		added, b, err := takeIDs(b)
+		if err != nil {
+			return nil, 0, err
+		}
+		removed, b, err := takeIDs(b)
+		if err != nil || len(b) != 0 {
+			return nil, 0, errRefs
+		}
+		baseRefs, _, err := readRefs(refs, base)
+		if err != nil {
+			return nil, 0, fmt.Errorf("base of point %q: %w", id, err)
+		}
+		return applyDelta(baseRefs, added, removed), depth, nil
+	}
+	return nil, 0, errRefs
+}
+
+func takeBytes(b []byte) ([]byte, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, nil, errRefs
+	}
+	return b[k : k+int(n)], b[k+int(n):], nil
+}
+
+func takeIDs(b []byte) ([]vaultapi.ID, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k)/32 {
+		return nil, nil, errRefs
+	}
+	b = b[k:]
+	out := make([]vaultapi.ID, n)
+	for i := range out {
+		copy(out[i][:], b[i*32:])
+	}
+	return out, b[n*32:], nil
+}
+
+// applyDelta returns (base ∪ added) \ removed; all inputs sorted.
+func applyDelta(base, added, removed []vaultapi.ID) []vaultapi.ID {
+	out := make([]vaultapi.ID, 0, len(base)+len(added))
+	i, j := 0, 0
+	for i < len(base) || j < len(added) {
+		switch {
+		case j == len(added) || i < len(base) && base[i].Compare(added[j]) < 0:
+			out = append(out, base[i])
+			i++
+		case i == len(base) || added[j].Compare(base[i]) < 0:
+			out = append(out, added[j])
+			j++
+		default:
+			out = append(out, base[i])
+			i++
+			j++
+		}
+	}
+	if len(removed) == 0 {
+		return out
+	}
+	keep := out[:0]
+	r := 0
+	for _, id := range out {
+		for r < len(removed) && removed[r].Compare(id) < 0 {
+			r++
+		}
+		if r < len(removed) && removed[r] == id {
+			continue
+		}
+		keep = append(keep, id)
+	}
+	return keep
+}
+
+// diff returns what to add to and remove from a to get b (both sorted).
+func diff(a, b []vaultapi.ID) (added, removed []vaultapi.ID) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i].Compare(b[j]) < 0:
+			removed = append(removed, a[i])
+			i++
+		case i == len(a) || b[j].Compare(a[i]) < 0:
+			added = append(added, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return added, removed
+}
+
+// encodeRefs chooses the smaller of a full set and a delta against the
+// machine's latest point.
+func encodeRefs(mb *bolt.Bucket, refs []vaultapi.ID) ([]byte, error) {
+	full := func() []byte {
+		b := make([]byte, 2, 2+32*len(refs))
+		b[0] = refsFull
+		for _, id := range refs {
+			b = append(b, id[:]...)
+		}
+		return b
+	}
+	latest := mb.Get(bLatest)
+	if latest == nil {
+		return full(), nil
+	}
+	base, depth, err := readRefs(mb.Bucket(bRefs), latest)
+	if errors.Is(err, ErrNotFound) {
+		return full(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if depth+1 > maxDepth {
+		return full(), nil
+	}
+	added, removed := diff(base, refs)
+	if 32*(len(added)+len(removed)) >= 16*len(refs) { // a delta no smaller than half the set
+		return full(), nil
+	}
+	b := []byte{refsDelta, byte(depth + 1)}
+	b = binary.AppendUvarint(b, uint64(len(latest)))
+	b = append(b, latest...)
+	for _, set := range [][]vaultapi.ID{added, removed} {
+		b = binary.AppendUvarint(b, uint64(len(set)))
+		for _, id := range set {
+			b = append(b, id[:]...)
+		}
+	}
+	return b, nil
+}
+

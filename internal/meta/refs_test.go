@@ -1,0 +1,114 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestRefsDeltas commits a chain of points whose reference sets change a
+// little each time (longer than maxDepth), and one unrelated set, and
+// checks every set reads back exactly while the store stays small.
+func TestRefsDeltas(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenBolt(filepath.Join(t.TempDir(), "meta.db"), func() string { return "vault" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := Machine{ID: "m1", Name: "one", Created: time.Unix(0, 0)}
+	if err := s.CreateMachine(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	newID := func() vaultapi.ID {
+		var id vaultapi.ID
+		for i := range id {
+			id[i] = byte(rng.Uint32())
+		}
+		return id
+	}
+	var index []vaultapi.PackEntry
+	cur := make([]vaultapi.ID, 5000)
+	for i := range cur {
+		cur[i] = newID()
+	}
+	want := map[string][]vaultapi.ID{}
+	for n := range 2*maxDepth + 5 {
+		next := slices.Clone(cur)
+		for range 20 { // replace 20 IDs
+			next[rng.IntN(len(next))] = newID()
+		}
+		if n == maxDepth+3 { // an unrelated point: stored whole
+			for i := range next {
+				next[i] = newID()
+			}
+		}
+		cur = next
+		index = index[:0]
+		for i, id := range cur {
+			index = append(index, vaultapi.PackEntry{ID: id, Kind: vaultapi.KindData, Offset: uint64(8 + i), Length: 1})
+		}
+		slices.SortFunc(index, func(a, b vaultapi.PackEntry) int { return a.ID.Compare(b.ID) })
+		pname := fmt.Sprintf("%064x", n+1)
+		if err := s.AddPack(ctx, m.ID, PackRecord{Name: pname, Size: 1 << 20, Blobs: len(index)}, index); err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("p%03d", n)
+		p := vaultapi.Point{ID: id, Machine: m.ID, Time: time.Unix(int64(n), 0).UTC()}
+		if err := s.AddPoint(ctx, m.ID, p, cur); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = sortedUnique(cur)
+	}
+	for id, w := range want {
+		got, err := s.PointRefs(ctx, m.ID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, w) {
+			t.Fatalf("point %s: %d refs read back, want %d (or different IDs)", id, len(got), len(w))
+		}
+	}
+	// Deltas really are used, and chains stay within maxDepth.
+	var deltas, fulls int
+	s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMachines).Bucket([]byte(m.ID)).Bucket(bRefs).ForEach(func(k, v []byte) error {
+			switch v[0] {
+			case refsDelta:
+				deltas++
+				if v[1] > maxDepth {
+					t.Errorf("point %s: delta depth %d > %d", k, v[1], maxDepth)
+				}
+			case refsFull:
+				fulls++
+			}
+			return nil
+		})
+	})
+	if deltas < 2*maxDepth || fulls < 3 || fulls > 5 {
+		t.Errorf("%d deltas and %d full sets; want mostly deltas, a full set per %d links and for the unrelated point", deltas, fulls, maxDepth)
+	}
+}
+
+func TestApplyDeltaAndDiff(t *testing.T) {
+	id := func(b byte) vaultapi.ID { return vaultapi.ID{b} }
+	a := []vaultapi.ID{id(1), id(3), id(5), id(7)}
+	b := []vaultapi.ID{id(2), id(3), id(7), id(9)}
+	added, removed := diff(a, b)
+	if !slices.Equal(added, []vaultapi.ID{id(2), id(9)}) || !slices.Equal(removed, []vaultapi.ID{id(1), id(5)}) {
+		t.Fatalf("diff: added %v removed %v", added, removed)
+	}
+	if got := applyDelta(a, added, removed); !slices.Equal(got, b) {
+		t.Fatalf("applyDelta: %v, want %v", got, b)
+	}
+}
