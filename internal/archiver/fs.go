@@ -5,6 +5,8 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
+
+	"github.com/coffer-backup/coffer/internal/format"
 )
 
 // fileStat is what the archiver needs of an lstat, on every platform.
@@ -19,8 +21,9 @@ type fileStat struct {
 	ctime int64
 	ino   uint64
 	dev   uint64
-	nlink uint32
-	rdev  uint64
+	nlink  uint32
+	rdev   uint64
+	blocks int64 // 512-byte blocks allocated; 0 if unknown
 }
 
 // dir is an open directory of the source tree. On Linux it holds a file
@@ -31,6 +34,9 @@ type dir interface {
 	readlink(name string) ([]byte, error)
 	openFile(name string) (*os.File, error)
 	openDir(name string) (dir, error)
+	// xattrs lists an entry's extended attributes (POSIX ACLs included),
+	// sorted by name; nil where the system has none.
+	xattrs(name string) ([]format.Xattr, error)
 	close() error
 }
 

@@ -53,6 +53,7 @@ func statFromUnix(st *unix.Stat_t) fileStat {
 		dev:   st.Dev,
 		nlink: uint32(st.Nlink),
 		rdev:  st.Rdev,
+		blocks: st.Blocks,
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:

@@ -5,6 +5,8 @@ package archiver
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/coffer-backup/coffer/internal/format"
 )
 
 // pathDir is the portable directory: every call goes through a path.
@@ -70,6 +72,11 @@ func (d *pathDir) openFile(name string) (*os.File, error) {
 func (d *pathDir) openDir(name string) (dir, error) { return openRoot(filepath.Join(d.path, name)) }
 
 func (d *pathDir) close() error { return nil }
+
+func (d *pathDir) xattrs(name string) ([]format.Xattr, error) { return nil, nil }
+
+// sparseExtents: on this system files are read whole.
+func sparseExtents(f *os.File, st fileStat) ([]format.Extent, error) { return nil, nil }
 
 func fstat(f *os.File) (fileStat, error) {
 	fi, err := f.Stat()
