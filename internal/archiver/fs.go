@@ -11,16 +11,16 @@ import (
 
 // fileStat is what the archiver needs of an lstat, on every platform.
 type fileStat struct {
-	mode  os.FileMode // type bits as os.FileMode
-	perm  uint32      // permission bits with setuid, setgid, sticky (07777)
-	uid   uint32
-	gid   uint32
-	size  int64
-	mtime int64 // ns
-	atime int64
-	ctime int64
-	ino   uint64
-	dev   uint64
+	mode   os.FileMode // type bits as os.FileMode
+	perm   uint32      // permission bits with setuid, setgid, sticky (07777)
+	uid    uint32
+	gid    uint32
+	size   int64
+	mtime  int64 // ns
+	atime  int64
+	ctime  int64
+	ino    uint64
+	dev    uint64
 	nlink  uint32
 	rdev   uint64
 	blocks int64 // 512-byte blocks allocated; 0 if unknown

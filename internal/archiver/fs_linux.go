@@ -42,17 +42,17 @@ func (d *fdDir) lstat(name string) (fileStat, error) {
 
 func statFromUnix(st *unix.Stat_t) fileStat {
 	fs := fileStat{
-		perm:  st.Mode & 0o7777,
-		uid:   st.Uid,
-		gid:   st.Gid,
-		size:  st.Size,
-		mtime: st.Mtim.Nano(),
-		atime: st.Atim.Nano(),
-		ctime: st.Ctim.Nano(),
-		ino:   st.Ino,
-		dev:   st.Dev,
-		nlink: uint32(st.Nlink),
-		rdev:  st.Rdev,
+		perm:   st.Mode & 0o7777,
+		uid:    st.Uid,
+		gid:    st.Gid,
+		size:   st.Size,
+		mtime:  st.Mtim.Nano(),
+		atime:  st.Atim.Nano(),
+		ctime:  st.Ctim.Nano(),
+		ino:    st.Ino,
+		dev:    st.Dev,
+		nlink:  uint32(st.Nlink),
+		rdev:   st.Rdev,
 		blocks: st.Blocks,
 	}
 	switch st.Mode & unix.S_IFMT {
