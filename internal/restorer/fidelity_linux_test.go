@@ -11,7 +11,6 @@ import (
 	"github.com/coffer-backup/coffer/internal/treetest"
 )
 
-
 // TestFidelity backs up a tree holding every kind of entry and metadata and
 // restores it identical.
 func TestFidelity(t *testing.T) {
