@@ -1,0 +1,170 @@
+package repo
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// ChunkCache keeps recently read data chunks in memory, up to a byte
+// budget, and loads each missing chunk once however many readers ask for
+// it at the same time. It is safe for concurrent use.
+type ChunkCache struct {
+	r   *Repo
+	max int64
+
+	mu    sync.Mutex
+	size  int64
+	items map[vaultapi.ID]*cacheItem
+	lru   *list.List // of *cacheItem, most recent first
+	sem   chan struct{}
+}
+
+type cacheItem struct {
+	id   vaultapi.ID
+	done chan struct{}
+	data []byte
+	err  error
+	elem *list.Element
+}
+
+// NewChunkCache returns a cache of at most maxBytes of chunks; loads run at
+// most parallel at a time.
+func (r *Repo) NewChunkCache(maxBytes int64, parallel int) *ChunkCache {
+	return &ChunkCache{r: r, max: maxBytes, items: make(map[vaultapi.ID]*cacheItem), lru: list.New(),
+		sem: make(chan struct{}, max(parallel, 1))}
+}
+
+// Get returns the plaintext of the data chunk at loc. The result must not
+// be modified.
+func (c *ChunkCache) Get(ctx context.Context, loc vaultapi.Location) ([]byte, error) {
+	it := c.start(ctx, loc)
+	select {
+	case <-it.done:
+		return it.data, it.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Prefetch starts loading loc in the background if it is not cached.
+func (c *ChunkCache) Prefetch(loc vaultapi.Location) {
+	c.start(context.Background(), loc)
+}
+
+func (c *ChunkCache) start(ctx context.Context, loc vaultapi.Location) *cacheItem {
+	c.mu.Lock()
+	if it, ok := c.items[loc.ID]; ok {
+		if it.elem != nil {
+			c.lru.MoveToFront(it.elem)
+		}
+		c.mu.Unlock()
+		return it
+	}
+	it := &cacheItem{id: loc.ID, done: make(chan struct{})}
+	c.items[loc.ID] = it
+	c.mu.Unlock()
+	go func() {
+		c.sem <- struct{}{}
+		data, err := c.r.LoadAt(context.WithoutCancel(ctx), loc, vaultapi.KindData, nil)
+		<-c.sem
+		it.data, it.err = data, err
+		c.mu.Lock()
+		if err != nil {
+			delete(c.items, loc.ID) // a later read tries again
+		} else {
+			it.elem = c.lru.PushFront(it)
+			c.size += int64(len(data))
+			for c.size > c.max && c.lru.Len() > 1 {
+				old := c.lru.Remove(c.lru.Back()).(*cacheItem)
+				delete(c.items, old.id)
+				c.size -= int64(len(old.data))
+			}
+		}
+		c.mu.Unlock()
+		close(it.done)
+	}()
+	return it
+}
+
+// FileReader reads a file node's content: random access through a chunk
+// cache, holes of sparse files read as zeros, and the next chunks fetched
+// ahead of a reader going forward.
+type FileReader struct {
+	cache     *ChunkCache
+	node      *format.Node
+	layout    *format.Layout
+	locs      []vaultapi.Location
+	ReadAhead int // chunks fetched ahead; default 4
+}
+
+// OpenFile locates a file node's chunks and returns a reader of it.
+func (r *Repo) OpenFile(ctx context.Context, c *ChunkCache, n *format.Node) (*FileReader, error) {
+	if n.Type != format.TypeFile {
+		return nil, fmt.Errorf("open %q: a %s, not a file", n.Name, n.Type)
+	}
+	l, err := format.NewLayout(n)
+	if err != nil {
+		return nil, fmt.Errorf("open %q: %w: %v", n.Name, vaultapi.ErrDamaged, err)
+	}
+	ids := make([]vaultapi.ID, len(n.Chunks))
+	for i, ch := range n.Chunks {
+		ids[i] = ch.ID
+	}
+	var locs []vaultapi.Location
+	const batch = 10000
+	for i := 0; i < len(ids); i += batch {
+		ls, err := r.Vault.Locate(ctx, ids[i:min(i+batch, len(ids))])
+		if err != nil {
+			return nil, fmt.Errorf("open %q: %w", n.Name, err)
+		}
+		locs = append(locs, ls...)
+	}
+	return &FileReader{cache: c, node: n, layout: l, locs: locs, ReadAhead: 4}, nil
+}
+
+// Size is the file's size.
+func (f *FileReader) Size() int64 { return int64(f.layout.Size()) }
+
+// ReadAtContext reads len(p) bytes at off (fewer only at the end of the
+// file, with io.EOF).
+func (f *FileReader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read %q: negative offset", f.node.Name)
+	}
+	done := 0
+	for done < len(p) {
+		i, co, n := f.layout.At(uint64(off) + uint64(done))
+		if n == 0 {
+			return done, io.EOF
+		}
+		n = min(n, uint64(len(p)-done))
+		if i < 0 {
+			clear(p[done : done+int(n)])
+		} else {
+			data, err := f.cache.Get(ctx, f.locs[i])
+			if err != nil {
+				return done, fmt.Errorf("read %q: %w", f.node.Name, err)
+			}
+			if uint64(len(data)) < co+n {
+				return done, fmt.Errorf("read %q: %w: chunk %d is short", f.node.Name, vaultapi.ErrDamaged, i)
+			}
+			copy(p[done:], data[co:co+n])
+			for k := i + 1; k <= i+f.ReadAhead && k < len(f.locs); k++ {
+				f.cache.Prefetch(f.locs[k])
+			}
+		}
+		done += int(n)
+	}
+	return done, nil
+}
+
+// ReadAt implements io.ReaderAt.
+func (f *FileReader) ReadAt(p []byte, off int64) (int, error) {
+	return f.ReadAtContext(context.Background(), p, off)
+}
