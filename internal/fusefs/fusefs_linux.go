@@ -353,6 +353,7 @@ func (d *node) open(ctx context.Context) (*repo.FileReader, syscall.Errno) {
 			return nil, errno(err)
 		}
 		d.reader = fr
+		fr.Prefetch(0) // most opens are followed by a read from the start
 	}
 	return d.reader, 0
 }
@@ -444,7 +445,7 @@ func Run(ctx context.Context, dir string, o Options) error {
 		o.Refresh = 10 * time.Second
 	}
 	if o.Cache == nil {
-		o.Cache = o.Repo.NewChunkCache(256<<20, 8)
+		o.Cache = o.Repo.NewChunkCache(256<<20, 16)
 	}
 	if err := available(); err != nil {
 		return err

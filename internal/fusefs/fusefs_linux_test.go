@@ -16,6 +16,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/treetest"
 	"github.com/coffer-backup/coffer/internal/vault"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
 func newRepo(t testing.TB) *repo.Repo {
@@ -137,4 +138,17 @@ func TestUnmountOnIdle(t *testing.T) {
 	if ents, _ := os.ReadDir(mnt); len(ents) != 0 {
 		t.Errorf("mount point not empty after unmount: %v", ents)
 	}
+}
+
+func mustRoot(t testing.TB, r *repo.Repo) vaultapi.ID {
+	t.Helper()
+	ps, err := r.Vault.Points(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Manifest(context.Background(), ps[len(ps)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Root
 }

@@ -13,7 +13,9 @@ import (
 
 // ChunkCache keeps recently read data chunks in memory, up to a byte
 // budget, and loads each missing chunk once however many readers ask for
-// it at the same time. It is safe for concurrent use.
+// it at the same time. Chunk buffers are recycled once evicted and no
+// longer read, so a long sequential read makes little garbage. It is safe
+// for concurrent use.
 type ChunkCache struct {
 	r   *Repo
 	max int64
@@ -23,14 +25,17 @@ type ChunkCache struct {
 	items map[vaultapi.ID]*cacheItem
 	lru   *list.List // of *cacheItem, most recent first
 	sem   chan struct{}
+	pool  sync.Pool // of *[]byte
 }
 
 type cacheItem struct {
-	id   vaultapi.ID
-	done chan struct{}
-	data []byte
-	err  error
-	elem *list.Element
+	id      vaultapi.ID
+	done    chan struct{}
+	data    []byte
+	err     error
+	elem    *list.Element
+	refs    int  // readers copying from data
+	evicted bool // data goes back to the pool when refs drops to 0
 }
 
 // NewChunkCache returns a cache of at most maxBytes of chunks; loads run at
@@ -40,24 +45,44 @@ func (r *Repo) NewChunkCache(maxBytes int64, parallel int) *ChunkCache {
 		sem: make(chan struct{}, max(parallel, 1))}
 }
 
-// Get returns the plaintext of the data chunk at loc. The result must not
-// be modified.
-func (c *ChunkCache) Get(ctx context.Context, loc vaultapi.Location) ([]byte, error) {
-	it := c.start(ctx, loc)
+func (c *ChunkCache) buf(n int) []byte {
+	if p, ok := c.pool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n, (n+1<<20-1)&^(1<<20-1)) // whole MiBs, so buffers fit later chunks
+}
+
+func (c *ChunkCache) recycle(b []byte) { c.pool.Put(&b) }
+
+// Get returns the plaintext of the data chunk at loc, of size bytes. The
+// caller must not modify it and must call release once done reading it.
+func (c *ChunkCache) Get(ctx context.Context, loc vaultapi.Location, size uint32) ([]byte, func(), error) {
+	it := c.start(loc, size)
 	select {
 	case <-it.done:
-		return it.data, it.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
+	if it.err != nil {
+		return nil, nil, it.err
+	}
+	c.mu.Lock()
+	it.refs++
+	c.mu.Unlock()
+	return it.data, sync.OnceFunc(func() {
+		c.mu.Lock()
+		it.refs--
+		if it.refs == 0 && it.evicted {
+			c.recycle(it.data)
+		}
+		c.mu.Unlock()
+	}), nil
 }
 
 // Prefetch starts loading loc in the background if it is not cached.
-func (c *ChunkCache) Prefetch(loc vaultapi.Location) {
-	c.start(context.Background(), loc)
-}
+func (c *ChunkCache) Prefetch(loc vaultapi.Location, size uint32) { c.start(loc, size) }
 
-func (c *ChunkCache) start(ctx context.Context, loc vaultapi.Location) *cacheItem {
+func (c *ChunkCache) start(loc vaultapi.Location, size uint32) *cacheItem {
 	c.mu.Lock()
 	if it, ok := c.items[loc.ID]; ok {
 		if it.elem != nil {
@@ -71,7 +96,7 @@ func (c *ChunkCache) start(ctx context.Context, loc vaultapi.Location) *cacheIte
 	c.mu.Unlock()
 	go func() {
 		c.sem <- struct{}{}
-		data, err := c.r.LoadAt(context.WithoutCancel(ctx), loc, vaultapi.KindData, nil)
+		data, err := c.load(loc, size)
 		<-c.sem
 		it.data, it.err = data, err
 		c.mu.Lock()
@@ -79,17 +104,48 @@ func (c *ChunkCache) start(ctx context.Context, loc vaultapi.Location) *cacheIte
 			delete(c.items, loc.ID) // a later read tries again
 		} else {
 			it.elem = c.lru.PushFront(it)
-			c.size += int64(len(data))
+			c.size += int64(cap(data))
 			for c.size > c.max && c.lru.Len() > 1 {
 				old := c.lru.Remove(c.lru.Back()).(*cacheItem)
 				delete(c.items, old.id)
-				c.size -= int64(len(old.data))
+				c.size -= int64(cap(old.data))
+				old.evicted = true
+				if old.refs == 0 {
+					c.recycle(old.data)
+				}
 			}
 		}
 		c.mu.Unlock()
 		close(it.done)
 	}()
 	return it
+}
+
+// load reads, authenticates and decrypts one data chunk into a recycled
+// buffer.
+func (c *ChunkCache) load(loc vaultapi.Location, size uint32) ([]byte, error) {
+	if loc.Pack == "" || loc.Kind != vaultapi.KindData {
+		return nil, fmt.Errorf("data blob %s: %w: the vault does not hold it", loc.ID.Short(), vaultapi.ErrDamaged)
+	}
+	rc, err := c.r.Vault.ReadPack(context.Background(), loc.Pack, int64(loc.Offset), int64(loc.Length))
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", loc.ID.Short(), err)
+	}
+	sealed := c.buf(int(loc.Length))
+	_, err = io.ReadFull(rc, sealed)
+	rc.Close()
+	if err != nil {
+		c.recycle(sealed)
+		return nil, fmt.Errorf("read blob %s: %w", loc.ID.Short(), err)
+	}
+	dst := c.buf(int(size))[:0]
+	plain, err := c.r.OpenBlob(vaultapi.KindData, loc.ID, sealed, dst)
+	c.recycle(sealed)
+	if err != nil {
+		c.recycle(dst)
+		return nil, err
+	}
+	return plain, nil
 }
 
 // FileReader reads a file node's content: random access through a chunk
@@ -100,7 +156,7 @@ type FileReader struct {
 	node      *format.Node
 	layout    *format.Layout
 	locs      []vaultapi.Location
-	ReadAhead int // chunks fetched ahead; default 4
+	ReadAhead int // chunks fetched ahead; default 8
 }
 
 // OpenFile locates a file node's chunks and returns a reader of it.
@@ -125,7 +181,7 @@ func (r *Repo) OpenFile(ctx context.Context, c *ChunkCache, n *format.Node) (*Fi
 		}
 		locs = append(locs, ls...)
 	}
-	return &FileReader{cache: c, node: n, layout: l, locs: locs, ReadAhead: 4}, nil
+	return &FileReader{cache: c, node: n, layout: l, locs: locs, ReadAhead: 8}, nil
 }
 
 // Size is the file's size.
@@ -147,16 +203,18 @@ func (f *FileReader) ReadAtContext(ctx context.Context, p []byte, off int64) (in
 		if i < 0 {
 			clear(p[done : done+int(n)])
 		} else {
-			data, err := f.cache.Get(ctx, f.locs[i])
+			data, release, err := f.cache.Get(ctx, f.locs[i], f.node.Chunks[i].Size)
 			if err != nil {
 				return done, fmt.Errorf("read %q: %w", f.node.Name, err)
 			}
 			if uint64(len(data)) < co+n {
+				release()
 				return done, fmt.Errorf("read %q: %w: chunk %d is short", f.node.Name, vaultapi.ErrDamaged, i)
 			}
 			copy(p[done:], data[co:co+n])
+			release()
 			for k := i + 1; k <= i+f.ReadAhead && k < len(f.locs); k++ {
-				f.cache.Prefetch(f.locs[k])
+				f.cache.Prefetch(f.locs[k], f.node.Chunks[k].Size)
 			}
 		}
 		done += int(n)
@@ -167,4 +225,17 @@ func (f *FileReader) ReadAtContext(ctx context.Context, p []byte, off int64) (in
 // ReadAt implements io.ReaderAt.
 func (f *FileReader) ReadAt(p []byte, off int64) (int, error) {
 	return f.ReadAtContext(context.Background(), p, off)
+}
+
+// Prefetch starts fetching the chunks from the one holding offset off,
+// ReadAhead of them.
+func (f *FileReader) Prefetch(off int64) {
+	i, _, n := f.layout.At(uint64(max(off, 0)))
+	for i < 0 && n > 0 { // in a hole: from the next data
+		off += int64(n)
+		i, _, n = f.layout.At(uint64(off))
+	}
+	for k := max(i, 0); i >= 0 && k < i+f.ReadAhead && k < len(f.locs); k++ {
+		f.cache.Prefetch(f.locs[k], f.node.Chunks[k].Size)
+	}
 }
