@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/exclude"
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/restorer"
+	"github.com/coffer-backup/coffer/internal/sysstate"
 	"github.com/spf13/cobra"
 )
 
@@ -16,6 +18,7 @@ func newRestoreCmd(g *globals) *cobra.Command {
 	var noOwner, numericOwner, noXattrs, dryRun bool
 	var includes, excludes []string
 	var ifExists string
+	var systemState bool
 	cmd := &cobra.Command{
 		Use:   "restore POINT [PATH...] --target DIR",
 		Short: "Restore a recovery point, or some paths of it, into a folder",
@@ -45,7 +48,8 @@ Examples:
   coffer restore latest --target /tmp/restored
   coffer restore 3f2a /home/ana/Documents/report.odt --target /tmp/r --json
   coffer restore latest --include '*.odt' --exclude 'tmp/' --if-exists skip -t /
-  coffer restore latest --dry-run -t /srv/old`,
+  coffer restore latest --dry-run -t /srv/old
+  coffer restore latest --system-state -t /tmp/state   (then read /tmp/state/README-system-state.md)`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
 				return usageError{fmt.Errorf("restore needs a POINT (an ID prefix or \"latest\")")}
@@ -70,13 +74,24 @@ Examples:
 			if err != nil {
 				return err
 			}
+			paths := args[1:]
+			if systemState {
+				srcs := make([]string, len(m.Paths))
+				for i, b := range m.Paths {
+					srcs[i] = string(b)
+				}
+				paths = append(paths, sysstate.Find(srcs)...)
+				if len(paths) == len(args[1:]) {
+					return fmt.Errorf("point %s holds no system state (back it up with coffer backup --system-state)", p.ID[:8])
+				}
+			}
 			ie, err := restorer.ParseIfExists(ifExists)
 			if err != nil {
 				return usageError{err}
 			}
 			status := g.newStatusLine()
 			opts := restorer.Options{
-				Target: target, Paths: args[1:], Owners: os.Geteuid() == 0 && !noOwner,
+				Target: target, Paths: paths, Owners: os.Geteuid() == 0 && !noOwner,
 				NumericOwner: numericOwner, NoXattrs: noXattrs, IfExists: ie, DryRun: dryRun,
 				Report: func(pr restorer.Problem) {
 					if g.json {
@@ -118,6 +133,14 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if systemState && !dryRun {
+				if err := sysstate.WriteREADME(target, paths); err != nil {
+					return err
+				}
+				if !g.quiet && !g.json {
+					fmt.Fprintf(g.stdout, "system state restored as files; how to apply it: %s\n", filepath.Join(target, "README-system-state.md"))
+				}
+			}
 			if g.json {
 				err = writeJSON(g.stdout, map[string]any{"type": "summary", "point": p.ID, "target": target, "dry_run": dryRun,
 					"files": res.Files, "dirs": res.Dirs, "symlinks": res.Links, "others": res.Others,
@@ -149,6 +172,7 @@ Examples:
 	fl.BoolVarP(&dryRun, "dry-run", "n", false, "write nothing; list what would be created, updated, replaced or kept")
 	fl.StringArrayVar(&includes, "include", nil, "restore only entries matching PATTERN (gitignore syntax; repeatable)")
 	fl.StringArrayVar(&excludes, "exclude", nil, "leave out entries matching PATTERN (gitignore syntax; repeatable)")
+	fl.BoolVar(&systemState, "system-state", false, "restore the point's system state as files, with a README on applying it")
 	fl.StringVar(&ifExists, "if-exists", "overwrite", "for an entry in the target that differs: overwrite, skip or rename")
 	return cmd
 }
