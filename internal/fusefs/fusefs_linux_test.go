@@ -1,12 +1,15 @@
 package fusefs_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,4 +154,34 @@ func mustRoot(t testing.TB, r *repo.Repo) vaultapi.ID {
 		t.Fatal(err)
 	}
 	return m.Root
+}
+
+// TestParallelReaders reads many files through the mount at once.
+func TestParallelReaders(t *testing.T) {
+	src := t.TempDir()
+	want := map[string][]byte{}
+	for i := range 16 {
+		b := make([]byte, 1<<20+i*4099)
+		rand.Read(b)
+		name := filepath.Join(src, "f"+strconv.Itoa(i))
+		os.WriteFile(name, b, 0o644)
+		want[name] = b
+	}
+	r := newRepo(t)
+	backup(t, r, src)
+	mnt := mount(t, r, fusefs.Options{Cache: r.NewChunkCache(4<<20, 4)}) // smaller than the files: evictions
+	var wg sync.WaitGroup
+	for name, b := range want {
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := os.ReadFile(filepath.Join(mnt, "latest", name))
+				if err != nil || !bytes.Equal(got, b) {
+					t.Errorf("%s: %d bytes, %v", name, len(got), err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
 }

@@ -57,18 +57,25 @@ func (c *ChunkCache) recycle(b []byte) { c.pool.Put(&b) }
 // Get returns the plaintext of the data chunk at loc, of size bytes. The
 // caller must not modify it and must call release once done reading it.
 func (c *ChunkCache) Get(ctx context.Context, loc vaultapi.Location, size uint32) ([]byte, func(), error) {
-	it := c.start(loc, size)
-	select {
-	case <-it.done:
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
+	var it *cacheItem
+	for {
+		it = c.start(loc, size)
+		select {
+		case <-it.done:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		if it.err != nil {
+			return nil, nil, it.err
+		}
+		c.mu.Lock()
+		if !it.evicted { // else its buffer may be reused already: load again
+			it.refs++
+			c.mu.Unlock()
+			break
+		}
+		c.mu.Unlock()
 	}
-	if it.err != nil {
-		return nil, nil, it.err
-	}
-	c.mu.Lock()
-	it.refs++
-	c.mu.Unlock()
 	return it.data, sync.OnceFunc(func() {
 		c.mu.Lock()
 		it.refs--
