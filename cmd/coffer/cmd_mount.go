@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/fusefs"
@@ -23,7 +24,7 @@ func init() {
 
 func newMountCmd(g *globals) *cobra.Command {
 	var idle, refresh time.Duration
-	var cacheMiB int
+	var cacheMiB, diskMiB int
 	cmd := &cobra.Command{
 		Use:   "mount MOUNTPOINT",
 		Short: "Mount the recovery points read-only, to browse them and copy files out",
@@ -33,7 +34,8 @@ folder) with FUSE: one folder per point, named by its time (UTC), and
 nanosecond times, symlinks, hard links, extended attributes and ACLs, so
 cp -a (or rsync -aHAX) out of the mount restores them; sparse files stay
 sparse. Content is fetched only when read, with read-ahead, and recent
-chunks are kept in a memory cache of --cache-size MiB.
+chunks are kept in a memory cache of --cache-size MiB and, with
+--disk-cache-size, encrypted as stored in the cache folder (HOME/cache/chunks).
 
 The mount runs in the foreground until Ctrl-C, SIGTERM, an unmount
 (fusermount3 -u MOUNTPOINT) or --idle-timeout without any access (default
@@ -74,8 +76,21 @@ Examples:
 			if err != nil {
 				return err
 			}
+			cache := r.NewChunkCache(int64(cacheMiB)<<20, 16)
+			if diskMiB > 0 {
+				home, err := g.homeDir()
+				if err != nil {
+					return err
+				}
+				d, err := repo.OpenDiskCache(filepath.Join(home, "cache", "chunks"), int64(diskMiB)<<20)
+				if err != nil {
+					return err
+				}
+				defer d.Close()
+				cache.UseDisk(d)
+			}
 			return fusefs.Run(ctx, args[0], fusefs.Options{
-				Repo: r, Cache: r.NewChunkCache(int64(cacheMiB)<<20, 16), IdleTimeout: idle, Refresh: refresh,
+				Repo: r, Cache: cache, IdleTimeout: idle, Refresh: refresh,
 				Ready: func() {
 					if !g.quiet {
 						fmt.Fprintf(g.stderr, "recovery points mounted at %s; stop with Ctrl-C or fusermount3 -u %s\n", args[0], args[0])
@@ -88,5 +103,6 @@ Examples:
 	fl.DurationVar(&idle, "idle-timeout", 6*time.Hour, "unmount after this long without any access (0: never)")
 	fl.DurationVar(&refresh, "refresh", 10*time.Second, "how often to look for new recovery points")
 	fl.IntVar(&cacheMiB, "cache-size", 256, "MiB of file chunks kept in memory")
+	fl.IntVar(&diskMiB, "disk-cache-size", 0, "MiB of file chunks also kept, encrypted, in the cache folder (worth it with a remote vault; an embedded vault is local already)")
 	return cmd
 }

@@ -26,6 +26,7 @@ type ChunkCache struct {
 	lru   *list.List // of *cacheItem, most recent first
 	sem   chan struct{}
 	pool  sync.Pool // of *[]byte
+	disk  *DiskCache
 }
 
 type cacheItem struct {
@@ -44,6 +45,9 @@ func (r *Repo) NewChunkCache(maxBytes int64, parallel int) *ChunkCache {
 	return &ChunkCache{r: r, max: maxBytes, items: make(map[vaultapi.ID]*cacheItem), lru: list.New(),
 		sem: make(chan struct{}, max(parallel, 1))}
 }
+
+// UseDisk adds a second tier: chunks are also kept, sealed, in d.
+func (c *ChunkCache) UseDisk(d *DiskCache) { c.disk = d }
 
 func (c *ChunkCache) buf(n int) []byte {
 	if p, ok := c.pool.Get().(*[]byte); ok && cap(*p) >= n {
@@ -129,8 +133,20 @@ func (c *ChunkCache) start(loc vaultapi.Location, size uint32) *cacheItem {
 }
 
 // load reads, authenticates and decrypts one data chunk into a recycled
-// buffer.
+// buffer, from the disk tier if it holds it, else from the vault.
 func (c *ChunkCache) load(loc vaultapi.Location, size uint32) ([]byte, error) {
+	if c.disk != nil {
+		if sealed, ok := c.disk.get(loc.ID, c.buf(int(loc.Length))); ok {
+			dst := c.buf(int(size))[:0]
+			plain, err := c.r.OpenBlob(vaultapi.KindData, loc.ID, sealed, dst)
+			c.recycle(sealed)
+			if err == nil {
+				return plain, nil
+			}
+			c.recycle(dst)
+			c.disk.remove(loc.ID) // damaged on disk: fetch it again
+		}
+	}
 	if loc.Pack == "" || loc.Kind != vaultapi.KindData {
 		return nil, fmt.Errorf("data blob %s: %w: the vault does not hold it", loc.ID.Short(), vaultapi.ErrDamaged)
 	}
@@ -145,12 +161,19 @@ func (c *ChunkCache) load(loc vaultapi.Location, size uint32) ([]byte, error) {
 		c.recycle(sealed)
 		return nil, fmt.Errorf("read blob %s: %w", loc.ID.Short(), err)
 	}
+	var keep []byte
+	if c.disk != nil {
+		keep = append([]byte(nil), sealed...) // Open decrypts in place
+	}
 	dst := c.buf(int(size))[:0]
 	plain, err := c.r.OpenBlob(vaultapi.KindData, loc.ID, sealed, dst)
 	c.recycle(sealed)
 	if err != nil {
 		c.recycle(dst)
 		return nil, err
+	}
+	if keep != nil {
+		c.disk.put(loc.ID, keep)
 	}
 	return plain, nil
 }
