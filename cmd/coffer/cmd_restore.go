@@ -108,12 +108,12 @@ Examples:
 				return usageError{err}
 			}
 			if dryRun {
-				opts.List = func(a restorer.Action) {
+				opts.List = func(a restorer.Action) { // called by the planner only, in order
 					if g.json {
-						status.println(mustJSON(map[string]any{"type": "action", "path": a.Path, "kind": a.Type.String(), "do": a.Do}))
+						writeJSON(g.stdout, map[string]any{"type": "action", "path": a.Path, "kind": a.Type.String(), "do": a.Do})
 						return
 					}
-					status.println(fmt.Sprintf("%-9s %-8s %s", a.Do, a.Type, printable([]byte(a.Path))))
+					fmt.Fprintf(g.stdout, "%-9s %-8s %s\n", a.Do, a.Type, printable([]byte(a.Path)))
 				}
 			}
 			if status.on && !dryRun {
