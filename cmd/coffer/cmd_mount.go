@@ -61,6 +61,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer tv.Close()
 			slots, err := tv.KeySlots(ctx)
 			if err != nil {
 				return err

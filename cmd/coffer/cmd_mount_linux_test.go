@@ -49,7 +49,25 @@ func TestMountWhileBackingUp(t *testing.T) {
 		return err == nil && string(b) == "first"
 	})
 	writeFile(t, filepath.Join(src, "a.txt"), "second")
-	mustCoffer(t, vault, "backup", src) // the mount must not hold the vault
+	// Keep the mount busy reading the vault's metadata during the backup,
+	// which must still get the store.
+	stop := make(chan struct{})
+	busy := make(chan struct{})
+	go func() {
+		defer close(busy)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			os.ReadDir(mnt)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	mustCoffer(t, vault, "backup", src)
+	close(stop)
+	<-busy
 	waitFor(t, func() bool {
 		ents, _ := os.ReadDir(mnt)
 		b, _ := os.ReadFile(filepath.Join(mnt, "latest", src, "a.txt"))

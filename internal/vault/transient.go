@@ -21,16 +21,31 @@ var ErrReadOnly = errors.New("read-only view of the vault")
 
 // Transient is a read-only view of an embedded vault for long-lived
 // readers such as the instant-restore mount. The metadata store can be
-// open in one process at a time, so a Transient opens it for each call
-// and closes it right after: backups keep running while a mount is open.
-// Packs are read straight from storage, without the metadata store.
-// A call made while a backup holds the store waits for it (up to ctx).
+// open in one process at a time, so a Transient opens it only while calls
+// come (closing it after HoldIdle without one) and never keeps it longer
+// than HoldMax at a stretch, then lets go for a moment: a backup that
+// starts meanwhile gets the store within its 2 s wait. Packs are read
+// straight from storage, without the metadata store. A call made while a
+// backup holds the store waits for it (up to ctx).
 type Transient struct {
 	dir       string
 	st        storage.Storage
 	machineID string
-	mu        sync.Mutex // one opening of the store at a time in this process
+
+	mu       sync.Mutex // one opening of the store at a time in this process
+	e        *Embedded
+	openedAt time.Time
+	idle     *time.Timer
 }
+
+// How long a Transient keeps the store open: at most HoldMax at a stretch,
+// and HoldIdle after the last call. After HoldMax it waits HoldGap before
+// opening again.
+const (
+	HoldMax  = time.Second
+	HoldIdle = 200 * time.Millisecond
+	HoldGap  = 150 * time.Millisecond
+)
 
 // OpenTransient opens the embedded vault in dir for reading.
 func OpenTransient(ctx context.Context, dir string) (*Transient, error) {
@@ -50,12 +65,16 @@ func OpenTransient(ctx context.Context, dir string) (*Transient, error) {
 	return t, nil
 }
 
-// with opens the vault, calls fn and closes the vault, retrying the
-// opening while another process holds the store.
+// with calls fn on the open vault, opening it first if needed (retrying
+// while another process holds the store).
 func (t *Transient) with(ctx context.Context, fn func(v vaultapi.Vault) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for {
+	if t.e != nil && time.Since(t.openedAt) > HoldMax {
+		t.closeLocked()
+		time.Sleep(HoldGap) // a backup waiting for the store gets it now
+	}
+	for t.e == nil {
 		e, err := OpenEmbedded(ctx, t.dir, t.st, nil)
 		if err != nil && strings.Contains(err.Error(), "another Coffer process holds it") {
 			select {
@@ -68,12 +87,37 @@ func (t *Transient) with(ctx context.Context, fn func(v vaultapi.Vault) error) e
 		if err != nil {
 			return err
 		}
-		err = fn(e.Machine)
-		if cerr := e.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		t.e, t.openedAt = e, time.Now()
 	}
+	err := fn(t.e.Machine)
+	if t.idle == nil {
+		t.idle = time.AfterFunc(HoldIdle, func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.closeLocked()
+		})
+	} else {
+		t.idle.Reset(HoldIdle)
+	}
+	return err
+}
+
+func (t *Transient) closeLocked() {
+	if t.e != nil {
+		t.e.Close()
+		t.e = nil
+	}
+}
+
+// Close closes the store if it is open.
+func (t *Transient) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.idle != nil {
+		t.idle.Stop()
+	}
+	t.closeLocked()
+	return nil
 }
 
 func (t *Transient) Info(ctx context.Context) (i vaultapi.Info, err error) {
