@@ -479,7 +479,6 @@ func Run(ctx context.Context, dir string, o Options) error {
 	go func() { srv.Wait(); close(done) }()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var reason error
 loop:
 	for {
 		select {
@@ -489,7 +488,6 @@ loop:
 			break loop
 		case <-tick.C:
 			if o.IdleTimeout > 0 && o.Clock().Sub(time.Unix(0, f.lastUse.Load())) >= o.IdleTimeout {
-				reason = nil
 				break loop
 			}
 		}
@@ -506,22 +504,27 @@ loop:
 		time.Sleep(200 * time.Millisecond)
 	}
 	<-done
-	return reason
+	return nil
 }
 
 // available checks for /dev/fuse and, when not root, the fusermount3
 // helper.
 func available() error {
-	if err := unix.Access("/dev/fuse", unix.R_OK|unix.W_OK); err != nil {
-		return fmt.Errorf("%w (/dev/fuse: %v)", ErrUnavailable, err)
+	return availableAt("/dev/fuse", unix.Geteuid() == 0,
+		[]string{"/usr/bin/fusermount3", "/bin/fusermount3", "/usr/bin/fusermount", "/bin/fusermount"})
+}
+
+func availableAt(dev string, root bool, helpers []string) error {
+	if err := unix.Access(dev, unix.R_OK|unix.W_OK); err != nil {
+		return fmt.Errorf("%w (%s: %v)", ErrUnavailable, dev, err)
 	}
-	if unix.Geteuid() != 0 {
-		for _, p := range []string{"/usr/bin/fusermount3", "/bin/fusermount3", "/usr/bin/fusermount", "/bin/fusermount"} {
-			if unix.Access(p, unix.X_OK) == nil {
-				return nil
-			}
+	if root {
+		return nil
+	}
+	for _, p := range helpers {
+		if unix.Access(p, unix.X_OK) == nil {
+			return nil
 		}
-		return fmt.Errorf("%w (no fusermount3 helper found)", ErrUnavailable)
 	}
-	return nil
+	return fmt.Errorf("%w (no fusermount3 helper found)", ErrUnavailable)
 }

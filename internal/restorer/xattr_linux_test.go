@@ -1,7 +1,10 @@
 package restorer_test
 
 import (
+	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -26,4 +29,11 @@ func owner(t *testing.T, p string) (int, int) {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	return int(st.Uid), int(st.Gid)
+}
+
+func bytesHex(s string) string { return fmt.Sprintf("%x", []byte(s)) }
+
+func sortedJoin(xs []string) string {
+	slices.Sort(xs)
+	return strings.Join(xs, ";")
 }
