@@ -115,39 +115,3 @@ func TestSymlinkInTarget(t *testing.T) {
 		t.Errorf("got %v, want %v", got, files)
 	}
 }
-
-// TestOwnerByName restores a node whose stored user name exists here with
-// another number: by name it gets this system's number, with NumericOwner
-// the stored one; an unknown name falls back to the number.
-func TestOwnerByName(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("setting owners needs root (CI runs as root)")
-	}
-	r := newRepo(t)
-	data := []byte("x")
-	chunk := store(t, r, vaultapi.KindData, data)[0]
-	file := func(name, user string, uid uint32) format.Node {
-		return format.Node{Name: []byte(name), Type: format.TypeFile, Mode: 0o644, Size: 1, UID: uid, GID: uid,
-			User: user, Group: user, Chunks: []format.Chunk{{ID: chunk, Size: 1}}}
-	}
-	root := tree(t, r, file("by-name", "root", 4242), file("unknown", "no-such-user-coffer", 4343))
-	tests := []struct {
-		numeric bool
-		name    string
-		uid     int
-	}{
-		{false, "by-name", 0},
-		{false, "unknown", 4343},
-		{true, "by-name", 4242},
-	}
-	for _, tt := range tests {
-		tgt := t.TempDir()
-		if _, err := restorer.Restore(context.Background(), r, root, restorer.Options{Target: tgt, Owners: true,
-			NumericOwner: tt.numeric}); err != nil {
-			t.Fatal(err)
-		}
-		if uid, gid := owner(t, filepath.Join(tgt, tt.name)); uid != tt.uid || gid != tt.uid {
-			t.Errorf("%s (numeric %v): owner %d:%d, want %d:%d", tt.name, tt.numeric, uid, gid, tt.uid, tt.uid)
-		}
-	}
-}

@@ -211,42 +211,6 @@ func TestDryRun(t *testing.T) {
 	}
 }
 
-func TestNoXattrsNoOwner(t *testing.T) {
-	src := t.TempDir()
-	makeFiles(t, src, map[string]string{"f": "x"})
-	if err := setUserXattr(filepath.Join(src, "f")); err != nil {
-		t.Fatal(err)
-	}
-	if os.Geteuid() == 0 {
-		if err := os.Chown(filepath.Join(src, "f"), 1234, 5678); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r := newRepo(t)
-	root := backup(t, r, src)
-	tgt := t.TempDir()
-	run(t, r, root, restorer.Options{Target: tgt, NoXattrs: true, Owners: false})
-	p := filepath.Join(tgt, src, "f")
-	if has, err := hasUserXattr(p); err != nil || has {
-		t.Errorf("--no-xattrs: xattr restored (%v, %v)", has, err)
-	}
-	uid, gid := owner(t, p)
-	if uid != os.Geteuid() || gid != os.Getegid() {
-		t.Errorf("--no-owner: owner %d:%d, want the restoring user %d:%d", uid, gid, os.Geteuid(), os.Getegid())
-	}
-	tgt2 := t.TempDir()
-	run(t, r, root, restorer.Options{Target: tgt2, Owners: os.Geteuid() == 0, NumericOwner: true})
-	p = filepath.Join(tgt2, src, "f")
-	if has, err := hasUserXattr(p); err != nil || !has {
-		t.Errorf("xattr not restored (%v, %v)", has, err)
-	}
-	if os.Geteuid() == 0 {
-		if uid, gid := owner(t, p); uid != 1234 || gid != 5678 {
-			t.Errorf("--numeric-owner: owner %d:%d, want 1234:5678", uid, gid)
-		}
-	}
-}
-
 // failingVault fails every ReadPack after the first n, to interrupt a
 // restore.
 type failingVault struct {
