@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/exclude"
 	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/repo"
+	"github.com/coffer-backup/coffer/internal/sysstate"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/spf13/cobra"
 )
@@ -24,6 +26,7 @@ type backupFlags struct {
 	compression   string
 	host          string
 	force         bool
+	systemState   bool
 }
 
 func newBackupCmd(g *globals) *cobra.Command {
@@ -46,9 +49,10 @@ the point still commits and the exit code is 3.
 Examples:
   coffer backup ~/Documents ~/Pictures
   coffer backup /srv --exclude '*.tmp' --exclude 'node_modules/' --one-file-system
-  coffer backup /home --exclude-file /etc/coffer/excludes --json`,
+  coffer backup /home --exclude-file /etc/coffer/excludes --json
+  coffer backup --system-state /srv`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 && !f.systemState {
 				return usageError{fmt.Errorf("backup needs at least one PATH (for example: coffer backup ~/Documents)")}
 			}
 			return nil
@@ -64,6 +68,7 @@ Examples:
 	fl.StringVar(&f.compression, "compression", "fastest", "none, fastest, default or better")
 	fl.StringVar(&f.host, "host", "", "host name recorded in the point (default: this host's name)")
 	fl.BoolVar(&f.force, "force", false, "read every file again, ignoring the previous point")
+	fl.BoolVar(&f.systemState, "system-state", false, "add the Linux system state: /etc, package selection, enabled units, crontabs, users, mounts, boot configuration (see doc/RESTORE.md)")
 	return cmd
 }
 
@@ -78,6 +83,20 @@ func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) er
 			return usageError{fmt.Errorf("backup source %s: %w", a, err)}
 		}
 		paths = append(paths, p)
+	}
+	if f.systemState {
+		if runtime.GOOS != "linux" {
+			return usageError{fmt.Errorf("--system-state is for Linux machines")}
+		}
+		home, err := g.homeDir()
+		if err != nil {
+			return err
+		}
+		state, err := sysstate.Collect(ctx, home, sysstate.Exec)
+		if err != nil {
+			return err
+		}
+		paths = append(paths, state...)
 	}
 	slices.Sort(paths)
 	paths = slices.Compact(paths)

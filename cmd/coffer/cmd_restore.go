@@ -3,16 +3,22 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/coffer-backup/coffer/internal/exclude"
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/restorer"
+	"github.com/coffer-backup/coffer/internal/sysstate"
 	"github.com/spf13/cobra"
 )
 
 func newRestoreCmd(g *globals) *cobra.Command {
 	var target string
-	var noOwner bool
+	var noOwner, numericOwner, noXattrs, dryRun bool
+	var includes, excludes []string
+	var ifExists string
+	var systemState bool
 	cmd := &cobra.Command{
 		Use:   "restore POINT [PATH...] --target DIR",
 		Short: "Restore a recovery point, or some paths of it, into a folder",
@@ -20,14 +26,30 @@ func newRestoreCmd(g *globals) *cobra.Command {
 
 POINT is an ID prefix or "latest". Each PATH is an absolute path as it was
 backed up; it is restored under DIR with its full path (so /home/ana/a.txt
-lands in DIR/home/ana/a.txt). Contents, modes, times and symlinks are
-restored; owners too when run as root. Every chunk is authenticated and
-checked before it is written. A point holding a name that would escape DIR
-is refused and nothing of it is written outside DIR.
+lands in DIR/home/ana/a.txt). Contents (sparse files with their holes),
+modes with setuid bits, nanosecond times, symlinks, hard links, extended
+attributes and POSIX ACLs are restored; owners (by name, else by number),
+FIFOs and device nodes too when run as root. Every chunk is authenticated
+and checked before it is written. A point holding a name that would escape
+DIR is refused, and nothing is ever written outside DIR, even through
+symlinks DIR already holds.
+
+Entries already in DIR with the stored size and mtime are left alone; a
+file of the right size is compared chunk by chunk and only what differs is
+rewritten, so re-running an interrupted restore finishes it quickly.
+--if-exists says what to do with an entry that differs: overwrite (the
+default) replaces it, skip keeps it, rename keeps it and restores beside it
+as NAME.restored.
+
+--include and --exclude take gitignore-style patterns matched against paths
+in the point without the leading slash (home/ana/*.odt, *.tmp, cache/).
 
 Examples:
   coffer restore latest --target /tmp/restored
-  coffer restore 3f2a /home/ana/Documents/report.odt --target /tmp/r --json`,
+  coffer restore 3f2a /home/ana/Documents/report.odt --target /tmp/r --json
+  coffer restore latest --include '*.odt' --exclude 'tmp/' --if-exists skip -t /
+  coffer restore latest --dry-run -t /srv/old
+  coffer restore latest --system-state -t /tmp/state   (then read /tmp/state/README-system-state.md)`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 1 {
 				return usageError{fmt.Errorf("restore needs a POINT (an ID prefix or \"latest\")")}
@@ -52,9 +74,25 @@ Examples:
 			if err != nil {
 				return err
 			}
+			paths := args[1:]
+			if systemState {
+				srcs := make([]string, len(m.Paths))
+				for i, b := range m.Paths {
+					srcs[i] = string(b)
+				}
+				paths = append(paths, sysstate.Find(srcs)...)
+				if len(paths) == len(args[1:]) {
+					return fmt.Errorf("point %s holds no system state (back it up with coffer backup --system-state)", p.ID[:8])
+				}
+			}
+			ie, err := restorer.ParseIfExists(ifExists)
+			if err != nil {
+				return usageError{err}
+			}
 			status := g.newStatusLine()
 			opts := restorer.Options{
-				Target: target, Paths: args[1:], Owners: os.Geteuid() == 0 && !noOwner,
+				Target: target, Paths: paths, Owners: os.Geteuid() == 0 && !noOwner,
+				NumericOwner: numericOwner, NoXattrs: noXattrs, IfExists: ie, DryRun: dryRun,
 				Report: func(pr restorer.Problem) {
 					if g.json {
 						status.println(mustJSON(map[string]any{"type": "problem", "path": pr.Path, "error": pr.Err.Error()}))
@@ -63,7 +101,22 @@ Examples:
 					status.println(fmt.Sprintf("error: %s: %v", pr.Path, pr.Err))
 				},
 			}
-			if status.on {
+			if opts.Include, err = compileMatcher(includes); err != nil {
+				return usageError{err}
+			}
+			if opts.Exclude, err = compileMatcher(excludes); err != nil {
+				return usageError{err}
+			}
+			if dryRun {
+				opts.List = func(a restorer.Action) { // called by the planner only, in order
+					if g.json {
+						writeJSON(g.stdout, map[string]any{"type": "action", "path": a.Path, "kind": a.Type.String(), "do": a.Do})
+						return
+					}
+					fmt.Fprintf(g.stdout, "%-9s %-8s %s\n", a.Do, a.Type, printable([]byte(a.Path)))
+				}
+			}
+			if status.on && !dryRun {
 				opts.Progress = func(pg restorer.Progress) {
 					line := fmt.Sprintf("%s  %d/%d files  %s of %s", humanDuration(pg.Elapsed), pg.FilesDone, pg.Files,
 						humanBytes(pg.Bytes), humanBytes(pg.TotalBytes))
@@ -80,13 +133,27 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if systemState && !dryRun {
+				if err := sysstate.WriteREADME(target, paths); err != nil {
+					return err
+				}
+				if !g.quiet && !g.json {
+					fmt.Fprintf(g.stdout, "system state restored as files; how to apply it: %s\n", filepath.Join(target, "README-system-state.md"))
+				}
+			}
 			if g.json {
-				err = writeJSON(g.stdout, map[string]any{"type": "summary", "point": p.ID, "target": target,
+				err = writeJSON(g.stdout, map[string]any{"type": "summary", "point": p.ID, "target": target, "dry_run": dryRun,
 					"files": res.Files, "dirs": res.Dirs, "symlinks": res.Links, "others": res.Others,
+					"hard_links": res.HardLinks, "unchanged": res.Unchanged, "skipped": res.Skipped,
 					"bytes": res.Bytes, "errors": res.Problems, "duration_ms": time.Since(start).Milliseconds()})
 			} else if !g.quiet {
-				fmt.Fprintf(g.stdout, "restored %d files, %d folders, %s from point %s into %s in %s\n",
-					res.Files, res.Dirs, humanBytes(res.Bytes), p.ID[:8], target, time.Since(start).Round(10*time.Millisecond))
+				verb := "restored"
+				if dryRun {
+					verb = "would restore"
+				}
+				fmt.Fprintf(g.stdout, "%s %d files, %d folders, %s from point %s into %s in %s (%d unchanged, %d kept as they were)\n",
+					verb, res.Files, res.Dirs, humanBytes(res.Bytes), p.ID[:8], target, time.Since(start).Round(10*time.Millisecond),
+					res.Unchanged, res.Skipped)
 			}
 			if err != nil {
 				return err
@@ -98,6 +165,26 @@ Examples:
 		},
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "folder to restore into (created if missing)")
-	cmd.Flags().BoolVar(&noOwner, "no-owner", false, "do not restore owners, even as root")
+	fl := cmd.Flags()
+	fl.BoolVar(&noOwner, "no-owner", false, "do not restore owners, even as root")
+	fl.BoolVar(&numericOwner, "numeric-owner", false, "restore owners by their stored numbers, not by user and group names")
+	fl.BoolVar(&noXattrs, "no-xattrs", false, "do not restore extended attributes and ACLs")
+	fl.BoolVarP(&dryRun, "dry-run", "n", false, "write nothing; list what would be created, updated, replaced or kept")
+	fl.StringArrayVar(&includes, "include", nil, "restore only entries matching PATTERN (gitignore syntax; repeatable)")
+	fl.StringArrayVar(&excludes, "exclude", nil, "leave out entries matching PATTERN (gitignore syntax; repeatable)")
+	fl.BoolVar(&systemState, "system-state", false, "restore the point's system state as files, with a README on applying it")
+	fl.StringVar(&ifExists, "if-exists", "overwrite", "for an entry in the target that differs: overwrite, skip or rename")
 	return cmd
+}
+
+// compileMatcher compiles gitignore-style patterns; nil for none.
+func compileMatcher(patterns []string) (restorer.Matcher, error) {
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	m, err := exclude.Compile(patterns)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }

@@ -95,6 +95,8 @@ type run struct {
 	refsMu sync.Mutex
 	refs   []vaultapi.ID
 
+	links linkTable
+
 	files, dirs, bytes, bytesRead, errs, warns atomic.Uint64
 
 	bufs sync.Pool

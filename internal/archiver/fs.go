@@ -6,22 +6,25 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
+
+	"github.com/coffer-backup/coffer/internal/format"
 )
 
 // fileStat is what the archiver needs of an lstat, on every platform.
 type fileStat struct {
-	mode  os.FileMode // type bits as os.FileMode
-	perm  uint32      // permission bits with setuid, setgid, sticky (07777)
-	uid   uint32
-	gid   uint32
-	size  int64
-	mtime int64 // ns
-	atime int64
-	ctime int64
-	ino   uint64
-	dev   uint64
-	nlink uint32
-	rdev  uint64
+	mode   os.FileMode // type bits as os.FileMode
+	perm   uint32      // permission bits with setuid, setgid, sticky (07777)
+	uid    uint32
+	gid    uint32
+	size   int64
+	mtime  int64 // ns
+	atime  int64
+	ctime  int64
+	ino    uint64
+	dev    uint64
+	nlink  uint32
+	rdev   uint64
+	blocks int64 // 512-byte blocks allocated; 0 if unknown
 }
 
 // dir is an open directory of the source tree. On Linux it holds a file
@@ -32,12 +35,16 @@ type dir interface {
 	readlink(name string) ([]byte, error)
 	openFile(name string) (sourceFile, error)
 	openDir(name string) (dir, error)
+	// xattrs lists an entry's extended attributes (POSIX ACLs included),
+	// sorted by name; nil where the system has none.
+	xattrs(name string) ([]format.Xattr, error)
 	close() error
 }
 
 // sourceFile is an open regular file being backed up.
 type sourceFile interface {
 	io.ReadSeekCloser
+	io.ReaderAt
 	stat() (fileStat, error)
 }
 

@@ -43,17 +43,18 @@ func (d *fdDir) lstat(name string) (fileStat, error) {
 
 func statFromUnix(st *unix.Stat_t) fileStat {
 	fs := fileStat{
-		perm:  st.Mode & 0o7777,
-		uid:   st.Uid,
-		gid:   st.Gid,
-		size:  st.Size,
-		mtime: st.Mtim.Nano(),
-		atime: st.Atim.Nano(),
-		ctime: st.Ctim.Nano(),
-		ino:   st.Ino,
-		dev:   st.Dev,
-		nlink: uint32(st.Nlink),
-		rdev:  st.Rdev,
+		perm:   st.Mode & 0o7777,
+		uid:    st.Uid,
+		gid:    st.Gid,
+		size:   st.Size,
+		mtime:  st.Mtim.Nano(),
+		atime:  st.Atim.Nano(),
+		ctime:  st.Ctim.Nano(),
+		ino:    st.Ino,
+		dev:    st.Dev,
+		nlink:  uint32(st.Nlink),
+		rdev:   st.Rdev,
+		blocks: st.Blocks,
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -118,6 +119,23 @@ func (f rawFile) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+func (f rawFile) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := unix.Pread(int(f), p[n:], off+int64(n))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return n, err
+		case k == 0:
+			return n, io.EOF
+		}
+		n += k
+	}
+	return n, nil
 }
 
 func (f rawFile) Seek(off int64, whence int) (int64, error) { return unix.Seek(int(f), off, whence) }

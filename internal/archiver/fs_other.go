@@ -5,6 +5,8 @@ package archiver
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/coffer-backup/coffer/internal/format"
 )
 
 // pathDir is the portable directory: every call goes through a path.
@@ -73,6 +75,13 @@ func (d *pathDir) openFile(name string) (sourceFile, error) {
 
 type osFile struct{ *os.File }
 
+func (d *pathDir) close() error { return nil }
+
+func (d *pathDir) xattrs(name string) ([]format.Xattr, error) { return nil, nil }
+
+// sparseExtents: on this system files are read whole.
+func sparseExtents(f sourceFile, st fileStat) ([]format.Extent, error) { return nil, nil }
+
 func (f osFile) stat() (fileStat, error) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -82,5 +91,3 @@ func (f osFile) stat() (fileStat, error) {
 }
 
 func (d *pathDir) openDir(name string) (dir, error) { return openRoot(filepath.Join(d.path, name)) }
-
-func (d *pathDir) close() error { return nil }

@@ -72,14 +72,38 @@ func unchanged(prev *format.Node, st fileStat) bool {
 // entry handles one directory entry; nil means it was skipped.
 func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.Node, rootDev uint64) *future {
 	node := ru.node(name, st)
-	switch node.Type {
-	case format.TypeDir:
+	if node.Type != format.TypeSocket {
+		xs, err := d.xattrs(name)
+		if err != nil {
+			ru.problem(path, fmt.Errorf("extended attributes not stored: %w", err), false)
+		}
+		node.Xattrs = xs
+	}
+	if node.Type != format.TypeDir && node.Type != format.TypeSocket && st.nlink > 1 {
+		group, leader := ru.links.join(st.dev, st.ino)
+		node.LinkGroup = group
+		if leader != nil {
+			return ru.follow(path, node, leader)
+		}
+		f := ru.entryContent(d, path, name, st, prev, node)
+		ru.links.lead(st.dev, st.ino, f)
+		return f
+	}
+	if node.Type == format.TypeDir {
 		return ru.walkDir(d, path, rel, node, prev, st, rootDev)
+	}
+	return ru.entryContent(d, path, name, st, prev, node)
+}
+
+// entryContent reads what a non-directory entry holds: a file's content
+// (queued for the workers), a symlink's target.
+func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.Node, node format.Node) *future {
+	switch node.Type {
 	case format.TypeFile:
 		ru.files.Add(1)
 		ru.bytes.Add(node.Size)
 		if unchanged(prev, st) {
-			node.Chunks = prev.Chunks
+			node.Chunks, node.Extents = prev.Chunks, prev.Extents
 			for _, c := range node.Chunks {
 				ru.addRefs(c.ID)
 			}
@@ -90,6 +114,11 @@ func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.No
 			ru.problem(path, readErr(err), true)
 			return nil
 		}
+		ext, err := sparseExtents(f, st)
+		if err != nil {
+			ru.problem(path, fmt.Errorf("holes not detected, read whole: %w", err), false)
+		}
+		node.Extents = ext
 		fut := newFuture(node)
 		select {
 		case ru.jobs <- &fileJob{f: f, path: path, st: st, fut: fut}:

@@ -43,7 +43,7 @@ func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		chunks, n, err := ru.chunkFile(ch, job.f)
+		chunks, n, err := ru.chunkFile(ch, job.source())
 		var fe fatalError
 		if errors.As(err, &fe) {
 			job.fut.err = fe.err
@@ -56,16 +56,19 @@ func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
 			return
 		}
 		after, serr := job.f.stat()
-		changed := uint64(n) != job.fut.node.Size ||
+		changed := uint64(n) != job.dataSize() ||
 			serr == nil && (after.size != job.st.size || after.mtime != job.st.mtime || after.ctime != job.st.ctime)
 		if changed && attempt == 0 {
 			if _, err := job.f.Seek(0, io.SeekStart); err == nil {
+				var stp *fileStat
 				if serr == nil {
 					job.st = after
 					job.fut.node.MTime, job.fut.node.CTime = after.mtime, after.ctime
+					stp = &after
 				}
-				ru.bytes.Add(uint64(n) - job.fut.node.Size)
-				job.fut.node.Size = uint64(n)
+				size := job.resize(n, stp)
+				ru.bytes.Add(size - job.fut.node.Size)
+				job.fut.node.Size = size
 				continue
 			}
 		}
@@ -74,9 +77,13 @@ func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
 			if serr == nil {
 				job.fut.node.MTime, job.fut.node.CTime = after.mtime, after.ctime
 			}
-			ru.bytes.Add(uint64(n) - job.fut.node.Size)
 		}
-		job.fut.node.Size = uint64(n)
+		size := job.fut.node.Size
+		if uint64(n) != job.dataSize() {
+			size = job.resize(n, nil)
+		}
+		ru.bytes.Add(size - job.fut.node.Size)
+		job.fut.node.Size = size
 		job.fut.node.Chunks = chunks
 		for _, c := range chunks {
 			ru.addRefs(c.ID)
@@ -85,7 +92,7 @@ func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
 	}
 }
 
-func (ru *run) chunkFile(ch *chunker.Chunker, f sourceFile) ([]format.Chunk, int64, error) {
+func (ru *run) chunkFile(ch *chunker.Chunker, f io.Reader) ([]format.Chunk, int64, error) {
 	ch.Reset(f)
 	var chunks []format.Chunk
 	var n int64

@@ -2,8 +2,22 @@
 // target directory. It plans from the point's trees, then fetches each
 // needed pack range once, in pack order, with several workers; every blob
 // is authenticated and checked against its ID before a byte is written.
-// Directory metadata is set last, deepest first, so that writing contents
-// does not disturb directory times.
+//
+// Everything the point holds comes back as it was: contents (sparse files
+// with their holes), types (FIFOs and device nodes as root), modes with
+// setuid bits, owners (by name, else by number), nanosecond times,
+// extended attributes and POSIX ACLs, and hard links as links. Directory
+// metadata is set last, deepest first, so that writing contents does not
+// disturb directory times.
+//
+// On Linux every file-system call is relative to an open directory and
+// never follows a symlink, so paths of any depth restore and nothing is
+// ever written outside the target, even if the target already holds
+// symlinks. An entry already in the target with the stored size and mtime
+// is taken as complete and correct; a file of the right size is compared
+// chunk by chunk and only differing chunks are written, so a restore over
+// an existing tree, or the re-run of an interrupted one, rewrites only
+// what differs.
 package restorer
 
 import (
@@ -25,18 +39,73 @@ import (
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
+// Matcher selects entries by their path in the point, relative to its
+// top, without a leading slash (package exclude provides one).
+type Matcher interface {
+	Match(rel string, isDir bool) bool
+}
+
+// IfExists says what to do with an entry already in the target that
+// differs from the one restored. Entries found identical are never
+// rewritten, whatever the choice.
+type IfExists int
+
+const (
+	// Overwrite replaces the entry (the default). A file of the right size
+	// is updated in place, chunk by chunk. A directory is never removed.
+	Overwrite IfExists = iota
+	// Skip keeps the entry as it is.
+	Skip
+	// Rename keeps the entry and restores beside it, under the name with
+	// ".restored" (or ".restored.N") appended.
+	Rename
+)
+
+// ParseIfExists parses "overwrite", "skip" or "rename".
+func ParseIfExists(s string) (IfExists, error) {
+	switch s {
+	case "overwrite", "":
+		return Overwrite, nil
+	case "skip":
+		return Skip, nil
+	case "rename":
+		return Rename, nil
+	}
+	return 0, fmt.Errorf("if-exists: %q is not overwrite, skip or rename", s)
+}
+
 // Options of a restore.
 type Options struct {
 	Target string // directory restored into; created if missing
 	// Paths, if any, are absolute paths inside the point to restore
 	// (a file or a directory each); empty means everything.
-	Paths   []string
-	Owners  bool // set owners (needs root)
-	Workers int  // default 2×GOMAXPROCS
+	Paths []string
+	// Include, if set, restores only entries it matches (with everything
+	// under a matched directory); Exclude leaves out what it matches.
+	Include, Exclude Matcher
+	IfExists         IfExists
+	Owners           bool // set owners (needs root)
+	NumericOwner     bool // owners by stored number, not by name
+	NoXattrs         bool // leave out extended attributes and ACLs
+	// DryRun writes nothing; List is told what would be done.
+	DryRun bool
+	// List, if set, is told of each entry and what is done with it.
+	List    func(Action)
+	Workers int // default 2×GOMAXPROCS
 	Report  func(Problem)
 	// Progress, if set, is called about every ProgressEvery.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
+}
+
+// Action is what a restore does (or, with DryRun, would do) with one
+// entry: create, update (changed chunks rewritten), replace, unchanged,
+// skip (exists, kept), rename (restored beside under Path), link (a hard
+// link to an entry restored before).
+type Action struct {
+	Path string
+	Type format.NodeType
+	Do   string
 }
 
 // Problem is an entry that could not be restored fully.
@@ -56,6 +125,8 @@ type Progress struct {
 // Result of a restore.
 type Result struct {
 	Files, Dirs, Links, Others uint64
+	HardLinks                  uint64
+	Unchanged, Skipped         uint64
 	Bytes                      uint64
 	Problems                   uint64
 }
@@ -79,8 +150,12 @@ func CheckName(name []byte) error {
 }
 
 type fileTask struct {
-	path string
-	node *format.Node
+	dir    *rdir
+	name   string
+	path   string
+	node   *format.Node
+	layout *format.Layout
+	fresh  bool // newly created: holes and zero chunks need no writing
 
 	mu        sync.Mutex
 	f         *os.File
@@ -88,24 +163,26 @@ type fileTask struct {
 	failed    bool
 }
 
+// target is one chunk of one file.
 type target struct {
-	file *fileTask
-	off  int64
-}
-
-type dirTask struct {
-	path  string
-	node  *format.Node
-	depth int
+	file  *fileTask
+	chunk int
 }
 
 type restore struct {
-	ctx   context.Context
-	r     *repo.Repo
-	opts  Options
-	dirs  []dirTask
-	files []*fileTask
-	needs map[vaultapi.ID][]target
+	ctx    context.Context
+	r      *repo.Repo
+	opts   Options
+	root   *rdir
+	cache  *dirCache
+	owners *owners
+	priv   bool
+
+	dirs      []*rdir
+	files     []*fileTask
+	needs     map[vaultapi.ID][]target
+	leaders   map[uint64]*leader
+	followers []follower
 
 	res                         Result
 	bytesDone, filesDone, probs atomic.Uint64
@@ -120,20 +197,38 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 	if opts.Report == nil {
 		opts.Report = func(Problem) {}
 	}
+	if opts.List == nil {
+		opts.List = func(Action) {}
+	}
 	tgt, err := filepath.Abs(opts.Target)
 	if err != nil {
 		return Result{}, err
 	}
 	opts.Target = tgt
-	if err := os.MkdirAll(tgt, 0o700); err != nil {
-		return Result{}, fmt.Errorf("restore target: %w", err)
+	rs := &restore{ctx: ctx, r: r, opts: opts, needs: make(map[vaultapi.ID][]target),
+		leaders: make(map[uint64]*leader), owners: newOwners(opts.NumericOwner), priv: privileged()}
+	rs.root = &rdir{path: tgt}
+	if _, err := os.Stat(tgt); err == nil || !opts.DryRun {
+		if err := os.MkdirAll(tgt, 0o700); err != nil {
+			return Result{}, fmt.Errorf("restore target: %w", err)
+		}
+		h, err := openTarget(tgt)
+		if err != nil {
+			return Result{}, fmt.Errorf("restore target: %w", err)
+		}
+		rs.root.ready = true
+		rs.cache = newDirCache(rs.root, h)
+		defer rs.cache.close()
 	}
-	rs := &restore{ctx: ctx, r: r, opts: opts, needs: make(map[vaultapi.ID][]target)}
 	start := time.Now()
 	stop := rs.progressLoop(start)
 	defer stop()
 	if err := rs.plan(root); err != nil {
 		return rs.res, err
+	}
+	if opts.DryRun {
+		rs.res.Problems = rs.probs.Load()
+		return rs.res, nil
 	}
 	if err := rs.fetch(); err != nil {
 		return rs.res, err
@@ -143,11 +238,14 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 			return rs.res, fmt.Errorf("restore %s: %d chunk(s) were never written", f.path, f.remaining)
 		}
 	}
+	rs.linkFollowers()
 	// Directories last, deepest first, so their times stay as stored.
-	slices.SortStableFunc(rs.dirs, func(a, b dirTask) int { return b.depth - a.depth })
+	slices.SortStableFunc(rs.dirs, func(a, b *rdir) int { return b.depth - a.depth })
 	for _, d := range rs.dirs {
-		if err := setMeta(d.path, d.node, opts.Owners); err != nil {
-			rs.problem(d.path, err)
+		if d.meta && d.ready {
+			if err := rs.setMeta(d.parent, d.name, d.node); err != nil {
+				rs.problem(d.path, err)
+			}
 		}
 	}
 	rs.res.Bytes = rs.bytesDone.Load()
@@ -158,6 +256,28 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 func (rs *restore) problem(path string, err error) {
 	rs.probs.Add(1)
 	rs.opts.Report(Problem{Path: path, Err: err})
+}
+
+func (rs *restore) list(path string, t format.NodeType, do string) {
+	rs.opts.List(Action{Path: path, Type: t, Do: do})
+}
+
+func (rs *restore) metaOpts(n *format.Node) metaOpts {
+	m := metaOpts{owners: rs.opts.Owners, xattrs: !rs.opts.NoXattrs, privileged: rs.priv}
+	if m.owners {
+		m.uid, m.gid = rs.owners.ids(n)
+	}
+	return m
+}
+
+// setMeta sets n's metadata on the entry name of d.
+func (rs *restore) setMeta(d *rdir, name string, n *format.Node) error {
+	h, rel, err := rs.cache.get(d)
+	if err != nil {
+		return err
+	}
+	defer rel()
+	return setMetaAt(h, name, n, rs.metaOpts(n))
 }
 
 func (rs *restore) progressLoop(start time.Time) func() {
@@ -192,56 +312,6 @@ func (rs *restore) progressLoop(start time.Time) func() {
 	return sync.OnceFunc(func() { close(done); wg.Wait() })
 }
 
-// plan walks the trees, creates directories, links and empty files, and
-// lists which chunks go where.
-func (rs *restore) plan(root vaultapi.ID) error {
-	top := &format.Node{Type: format.TypeDir, Subtree: root}
-	if len(rs.opts.Paths) == 0 {
-		return rs.planDir(rs.opts.Target, top, 0, true)
-	}
-	for _, p := range rs.opts.Paths {
-		if err := rs.planPath(top, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// planPath restores one absolute path of the point, with its parents.
-func (rs *restore) planPath(top *format.Node, p string) error {
-	clean := filepath.ToSlash(filepath.Clean("/" + p))
-	els := strings.Split(strings.TrimPrefix(clean, "/"), "/")
-	if clean == "/" {
-		return rs.planDir(rs.opts.Target, top, 0, true)
-	}
-	cur, path := top, rs.opts.Target
-	for i, el := range els {
-		t, err := rs.r.Tree(rs.ctx, cur.Subtree)
-		if err != nil {
-			return err
-		}
-		n := findNode(t, el)
-		if n == nil {
-			return fmt.Errorf("%s: %w in this recovery point", clean, vaultapi.ErrNotFound)
-		}
-		path = filepath.Join(path, el)
-		if i == len(els)-1 {
-			return rs.planNode(filepath.Dir(path), n, i+1)
-		}
-		if n.Type != format.TypeDir {
-			return fmt.Errorf("%s: %s is not a directory in this recovery point", clean, el)
-		}
-		if err := rs.mkdir(path); err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(rs.dirs, func(d dirTask) bool { return d.path == path }) {
-			rs.dirs = append(rs.dirs, dirTask{path: path, node: n, depth: i + 1})
-		}
-		cur = n
-	}
-	return nil
-}
-
 func findNode(t *format.Tree, name string) *format.Node {
 	i, ok := slices.BinarySearchFunc(t.Nodes, name, func(n format.Node, s string) int {
 		return strings.Compare(string(n.Name), s)
@@ -252,107 +322,8 @@ func findNode(t *format.Tree, name string) *format.Node {
 	return &t.Nodes[i]
 }
 
-func (rs *restore) mkdir(path string) error {
-	err := os.Mkdir(path, 0o700)
-	if err == nil {
-		return nil
-	}
-	fi, lerr := os.Lstat(path)
-	if lerr == nil && fi.IsDir() {
-		return nil
-	}
-	if lerr == nil {
-		return fmt.Errorf("restore %s: exists and is not a directory; move it away or pick another --target", path)
-	}
-	return fmt.Errorf("restore: %w", err)
-}
-
-// planDir restores the contents of directory node n into path.
-func (rs *restore) planDir(path string, n *format.Node, depth int, isTop bool) error {
-	if err := rs.ctx.Err(); err != nil {
-		return err
-	}
-	t, err := rs.r.Tree(rs.ctx, n.Subtree)
-	if err != nil {
-		return fmt.Errorf("restore %s: %w", path, err)
-	}
-	for i := range t.Nodes {
-		if err := rs.planNode(path, &t.Nodes[i], depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (rs *restore) planNode(dirPath string, n *format.Node, depth int) error {
-	if err := CheckName(n.Name); err != nil {
-		return fmt.Errorf("restore into %s: %w; refusing to restore this point", dirPath, err)
-	}
-	path := filepath.Join(dirPath, string(n.Name))
-	switch n.Type {
-	case format.TypeDir:
-		if err := rs.mkdir(path); err != nil {
-			return err
-		}
-		rs.res.Dirs++
-		rs.dirs = append(rs.dirs, dirTask{path: path, node: n, depth: depth})
-		return rs.planDir(path, n, depth, false)
-	case format.TypeFile:
-		rs.res.Files++
-		ft := &fileTask{path: path, node: n, remaining: len(n.Chunks)}
-		rs.files = append(rs.files, ft)
-		rs.totalBytes += n.Size
-		if len(n.Chunks) == 0 {
-			return rs.finishEmpty(ft)
-		}
-		var off int64
-		for _, c := range n.Chunks {
-			rs.needs[c.ID] = append(rs.needs[c.ID], target{file: ft, off: off})
-			off += int64(c.Size)
-		}
-		if uint64(off) != n.Size {
-			return fmt.Errorf("restore %s: %w: chunks hold %d bytes, the file %d", path, vaultapi.ErrDamaged, off, n.Size)
-		}
-	case format.TypeSymlink:
-		rs.res.Links++
-		_ = os.Remove(path)
-		if err := os.Symlink(string(n.Target), path); err != nil {
-			rs.problem(path, err)
-			return nil
-		}
-		if err := setMeta(path, n, rs.opts.Owners); err != nil {
-			rs.problem(path, err)
-		}
-	default:
-		rs.res.Others++
-		if err := makeSpecial(path, n); err != nil {
-			rs.problem(path, err)
-			return nil
-		}
-		if err := setMeta(path, n, rs.opts.Owners); err != nil {
-			rs.problem(path, err)
-		}
-	}
-	return nil
-}
-
-func (rs *restore) finishEmpty(ft *fileTask) error {
-	f, err := os.OpenFile(ft.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		rs.problem(ft.path, err)
-		ft.failed = true
-		return nil
-	}
-	f.Close()
-	rs.filesDone.Add(1)
-	if err := setMeta(ft.path, ft.node, rs.opts.Owners); err != nil {
-		rs.problem(ft.path, err)
-	}
-	return nil
-}
-
-// write puts one chunk's bytes into a file and finishes the file after its
-// last chunk.
+// write puts one chunk's bytes into its file and finishes the file after
+// its last chunk.
 func (rs *restore) write(t target, data []byte) {
 	ft := t.file
 	ft.mu.Lock()
@@ -361,25 +332,31 @@ func (rs *restore) write(t target, data []byte) {
 		return
 	}
 	if ft.f == nil {
-		f, err := os.OpenFile(ft.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err == nil && len(ft.node.Chunks) > 1 {
-			err = f.Truncate(int64(ft.node.Size)) // unwritten zero chunks stay holes
-		}
-		if err != nil {
+		if err := rs.openTask(ft); err != nil {
 			rs.problem(ft.path, err)
 			ft.failed = true
-			if f != nil {
-				f.Close()
-			}
 			return
 		}
-		ft.f = f
 	}
-	if len(ft.node.Chunks) == 1 || !allZero(data) {
-		if _, err := ft.f.WriteAt(data, t.off); err != nil {
+	if len(data) != int(ft.node.Chunks[t.chunk].Size) {
+		rs.problem(ft.path, fmt.Errorf("%w: chunk %d has %d bytes, the tree says %d", vaultapi.ErrDamaged, t.chunk, len(data), ft.node.Chunks[t.chunk].Size))
+		ft.failed = true
+		if ft.f != nil {
+			ft.f.Close()
+			ft.f = nil
+		}
+		return
+	}
+	for _, p := range ft.layout.ChunkPieces(t.chunk) {
+		b := data[p.ChunkOff : p.ChunkOff+p.Len]
+		if ft.fresh && allZero(b) {
+			continue // a hole already
+		}
+		if _, err := ft.f.WriteAt(b, int64(p.FileOff)); err != nil {
 			rs.problem(ft.path, err)
 			ft.failed = true
 			ft.f.Close()
+			ft.f = nil
 			return
 		}
 	}
@@ -391,12 +368,51 @@ func (rs *restore) write(t target, data []byte) {
 	err := ft.f.Close()
 	ft.f = nil
 	if err == nil {
-		err = setMeta(ft.path, ft.node, rs.opts.Owners)
+		err = rs.setMeta(ft.dir, ft.name, ft.node)
 	}
 	if err != nil {
 		rs.problem(ft.path, err)
 	}
 	rs.filesDone.Add(1)
+}
+
+// openTask opens a file for writing; a fresh one is created empty and
+// sized, so that what is not written stays a hole.
+func (rs *restore) openTask(ft *fileTask) error {
+	h, rel, err := rs.cache.get(ft.dir)
+	if err != nil {
+		return err
+	}
+	defer rel()
+	f, err := createAt(h, ft.name, ft.fresh)
+	if err != nil {
+		return err
+	}
+	if ft.fresh && ft.node.Size > 0 {
+		if err := f.Truncate(int64(ft.node.Size)); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	ft.f = f
+	return nil
+}
+
+// finishNow completes a file that needs no chunk written.
+func (rs *restore) finishNow(ft *fileTask) {
+	if ft.fresh {
+		if err := rs.openTask(ft); err != nil {
+			rs.problem(ft.path, err)
+			ft.failed = true
+			return
+		}
+		ft.f.Close()
+		ft.f = nil
+	}
+	rs.filesDone.Add(1)
+	if err := rs.setMeta(ft.dir, ft.name, ft.node); err != nil {
+		rs.problem(ft.path, err)
+	}
 }
 
 func allZero(b []byte) bool {

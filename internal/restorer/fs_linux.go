@@ -1,0 +1,208 @@
+//go:build linux
+
+package restorer
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/coffer-backup/coffer/internal/format"
+	"golang.org/x/sys/unix"
+)
+
+// handle is an open directory of the target. Every operation is relative
+// to it and never follows a symlink, so paths of any depth work and
+// nothing is written outside the target, whatever the target holds.
+type handle = int
+
+const cacheDirs = true
+
+func retry(f func() error) error {
+	for {
+		if err := f(); err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+func openTarget(path string) (handle, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
+}
+
+func openDirAt(h handle, name string) (handle, error) {
+	var fd int
+	err := retry(func() (err error) {
+		fd, err = unix.Openat(h, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	return fd, nil
+}
+
+func closeHandle(h handle) { unix.Close(h) }
+
+func lstatAt(h handle, name string) (stat, error) {
+	var st unix.Stat_t
+	if err := retry(func() error { return unix.Fstatat(h, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return stat{}, &os.PathError{Op: "lstat", Path: name, Err: err}
+	}
+	s := stat{perm: st.Mode & 0o7777, size: uint64(st.Size), mtime: st.Mtim.Nano(), dev: st.Dev, ino: st.Ino,
+		nlink: uint64(st.Nlink), uid: st.Uid, gid: st.Gid, rdev: st.Rdev}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		s.typ = format.TypeFile
+	case unix.S_IFDIR:
+		s.typ = format.TypeDir
+	case unix.S_IFLNK:
+		s.typ = format.TypeSymlink
+	case unix.S_IFIFO:
+		s.typ = format.TypeFIFO
+	case unix.S_IFCHR:
+		s.typ = format.TypeCharDev
+	case unix.S_IFBLK:
+		s.typ = format.TypeBlockDev
+	case unix.S_IFSOCK:
+		s.typ = format.TypeSocket
+	}
+	return s, nil
+}
+
+func readlinkAt(h handle, name string) ([]byte, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(h, name, buf)
+		if err != nil {
+			return nil, &os.PathError{Op: "readlink", Path: name, Err: err}
+		}
+		if n < size {
+			return buf[:n], nil
+		}
+	}
+}
+
+func mkdirAt(h handle, name string) error {
+	if err := unix.Mkdirat(h, name, 0o700); err != nil {
+		return &os.PathError{Op: "mkdir", Path: name, Err: err}
+	}
+	return nil
+}
+
+func openAt(h handle, name string, flags int) (*os.File, error) {
+	var fd int
+	err := retry(func() (err error) {
+		fd, err = unix.Openat(h, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		return err
+	})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+func createAt(h handle, name string, trunc bool) (*os.File, error) {
+	flags := unix.O_WRONLY | unix.O_CREAT
+	if trunc {
+		flags |= unix.O_TRUNC
+	}
+	return openAt(h, name, flags)
+}
+
+func openReadAt(h handle, name string) (*os.File, error) {
+	return openAt(h, name, unix.O_RDONLY|unix.O_NONBLOCK)
+}
+
+func symlinkAt(target []byte, h handle, name string) error {
+	if err := unix.Symlinkat(string(target), h, name); err != nil {
+		return &os.PathError{Op: "symlink", Path: name, Err: err}
+	}
+	return nil
+}
+
+func mknodAt(h handle, name string, n *format.Node) error {
+	var mode uint32
+	switch n.Type {
+	case format.TypeFIFO:
+		mode = unix.S_IFIFO
+	case format.TypeCharDev:
+		mode = unix.S_IFCHR
+	case format.TypeBlockDev:
+		mode = unix.S_IFBLK
+	default:
+		return errors.New("cannot restore a " + n.Type.String())
+	}
+	if err := unix.Mknodat(h, name, mode|0o600, int(n.Rdev)); err != nil {
+		return &os.PathError{Op: "mknod", Path: name, Err: err}
+	}
+	return nil
+}
+
+func linkAt(oh handle, oname string, h handle, name string) error {
+	if err := unix.Linkat(oh, oname, h, name, 0); err != nil {
+		return &os.PathError{Op: "link", Path: name, Err: err}
+	}
+	return nil
+}
+
+func removeAt(h handle, name string) error {
+	if err := unix.Unlinkat(h, name, 0); err != nil {
+		return &os.PathError{Op: "remove", Path: name, Err: err}
+	}
+	return nil
+}
+
+func privileged() bool { return unix.Geteuid() == 0 }
+
+// setMetaAt sets owner, extended attributes, mode and times, in that
+// order: a change of owner clears setuid bits and file capabilities, and
+// times come last because the others change them.
+func setMetaAt(h handle, name string, n *format.Node, m metaOpts) error {
+	if m.owners {
+		if err := unix.Fchownat(h, name, m.uid, m.gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &os.PathError{Op: "set owner", Path: name, Err: err}
+		}
+	}
+	if m.xattrs && len(n.Xattrs) > 0 {
+		if err := setXattrs(h, name, n, m.privileged); err != nil {
+			return err
+		}
+	}
+	if n.Type != format.TypeSymlink {
+		err := unix.Fchmodat(h, name, n.Mode&0o7777, unix.AT_SYMLINK_NOFOLLOW)
+		if errors.Is(err, unix.EOPNOTSUPP) { // no fchmodat2: the entry was just checked not to be a symlink
+			err = unix.Fchmodat(h, name, n.Mode&0o7777, 0)
+		}
+		if err != nil {
+			return &os.PathError{Op: "set mode", Path: name, Err: err}
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(n.ATime), unix.NsecToTimespec(n.MTime)}
+	if err := unix.UtimesNanoAt(h, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "set times", Path: name, Err: err}
+	}
+	return nil
+}
+
+func setXattrs(h handle, name string, n *format.Node, priv bool) error {
+	p := "/proc/self/fd/" + strconv.Itoa(h) + "/" + name
+	var errs []error
+	for _, x := range n.Xattrs {
+		if !priv && (strings.HasPrefix(x.Name, "trusted.") || strings.HasPrefix(x.Name, "security.")) {
+			continue
+		}
+		if n.Type == format.TypeSymlink && strings.HasPrefix(x.Name, "user.") {
+			continue // Linux allows no user attributes on symlinks
+		}
+		if err := unix.Lsetxattr(p, x.Name, x.Value, 0); err != nil {
+			errs = append(errs, &os.PathError{Op: "set xattr " + x.Name, Path: name, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
