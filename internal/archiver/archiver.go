@@ -86,8 +86,9 @@ type run struct {
 	names  *idNames
 	sess   string
 
-	jobs   chan *fileJob
-	packer *packer
+	jobs    chan *fileJob
+	walkers chan struct{} // slots for directories listed concurrently
+	packer  *packer
 
 	seenMu sync.Mutex
 	seen   map[vaultapi.ID]struct{}
@@ -101,6 +102,10 @@ type run struct {
 
 	bufs sync.Pool
 }
+
+// prefetchTrees bounds how many trees of the parent point are loaded
+// ahead of the walk.
+const prefetchTrees = 1 << 16
 
 // Backup runs one backup of opts.Paths into r's vault and commits a
 // recovery point. Entries that cannot be read are reported and skipped; the
@@ -133,6 +138,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		ctx: ctx, cancel: cancel, r: r, opts: opts, sealer: sealer, sess: sess.ID,
 		table: chunker.NewTable(r.Keys.Chunker), names: newIDNames(),
 		jobs: make(chan *fileJob, 64), seen: make(map[vaultapi.ID]struct{}),
+		walkers: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
 	ru.bufs.New = func() any { b := make([]byte, 0, 2*chunker.MaxSize); return &b }
 	uploaders := 2 // overlap network latency
@@ -441,6 +447,7 @@ func (ru *run) parentRoot() (*format.Tree, error) {
 	if err != nil {
 		return nil, err
 	}
+	ru.r.Prefetch(ru.ctx, m.Root, prefetchTrees)
 	return ru.r.Tree(ru.ctx, m.Root)
 }
 

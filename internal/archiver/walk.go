@@ -72,7 +72,12 @@ func unchanged(prev *format.Node, st fileStat) bool {
 // entry handles one directory entry; nil means it was skipped.
 func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.Node, rootDev uint64) *future {
 	node := ru.node(name, st)
-	if node.Type != format.TypeSocket {
+	switch {
+	case node.Type == format.TypeSocket:
+	case prev != nil && prev.Type == node.Type && prev.CTime == st.ctime && prev.Inode == st.ino:
+		// Setting or removing an attribute changes the ctime: none changed.
+		node.Xattrs = prev.Xattrs
+	default:
 		xs, err := d.xattrs(name)
 		if err != nil {
 			ru.problem(path, fmt.Errorf("extended attributes not stored: %w", err), false)
@@ -149,13 +154,11 @@ func readErr(err error) error {
 	return err
 }
 
-// walkDir lists a directory and returns the future of its node.
+// walkDir lists a directory and returns the future of its node. When a
+// walker slot is free, the listing runs in its own goroutine, so several
+// directories are read at once.
 func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *format.Node, st fileStat, rootDev uint64) *future {
 	ru.dirs.Add(1)
-	var prevTree *format.Tree
-	if prev != nil && prev.Type == format.TypeDir && !prev.Subtree.IsZero() {
-		prevTree, _ = ru.r.Tree(ru.ctx, prev.Subtree) // unreadable: read everything anew
-	}
 	if ru.opts.OneFileSystem && st.dev != rootDev {
 		return ru.tree(nil, &node) // a mount point: kept, empty
 	}
@@ -164,7 +167,34 @@ func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *for
 		ru.problem(path, readErr(err), true)
 		return nil
 	}
+	select {
+	case ru.walkers <- struct{}{}:
+	default:
+		return ru.list(d, path, rel, node, prev, rootDev)
+	}
+	fut := newFuture(node)
+	go func() {
+		inner := ru.list(d, path, rel, node, prev, rootDev)
+		<-ru.walkers
+		if inner == nil {
+			fut.skip = true
+			close(fut.done)
+			return
+		}
+		<-inner.done
+		fut.node, fut.skip, fut.treeID, fut.err = inner.node, inner.skip, inner.treeID, inner.err
+		close(fut.done)
+	}()
+	return fut
+}
+
+// list reads an open directory's entries and closes it.
+func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node, rootDev uint64) *future {
 	defer d.close()
+	var prevTree *format.Tree
+	if prev != nil && prev.Type == format.TypeDir && !prev.Subtree.IsZero() {
+		prevTree, _ = ru.r.Tree(ru.ctx, prev.Subtree) // unreadable: read everything anew
+	}
 	names, err := d.names()
 	if err != nil {
 		ru.problem(path, err, true)

@@ -24,7 +24,7 @@ type Repo struct {
 	Opener *format.Opener
 
 	treeMu sync.Mutex
-	trees  map[vaultapi.ID]*format.Tree
+	trees  map[vaultapi.ID]*treeEntry
 }
 
 // MinPassphrase is the shortest passphrase accepted for new keys.
@@ -108,7 +108,7 @@ func New(v vaultapi.Vault, keys *format.Keys) (*Repo, error) {
 		return nil, err
 	}
 	return &Repo{Vault: v, Keys: keys, Hasher: format.NewHasher(keys), Opener: op,
-		trees: make(map[vaultapi.ID]*format.Tree)}, nil
+		trees: make(map[vaultapi.ID]*treeEntry)}, nil
 }
 
 // LoadBlob fetches, authenticates and decrypts one blob, appending its
@@ -153,31 +153,6 @@ func (r *Repo) OpenBlob(kind vaultapi.Kind, id vaultapi.ID, sealed, buf []byte) 
 		return nil, fmt.Errorf("blob %s: %w: content does not match its ID", id.Short(), vaultapi.ErrDamaged)
 	}
 	return plain, nil
-}
-
-// Tree loads and decodes a tree, with a small cache.
-func (r *Repo) Tree(ctx context.Context, id vaultapi.ID) (*format.Tree, error) {
-	r.treeMu.Lock()
-	t, ok := r.trees[id]
-	r.treeMu.Unlock()
-	if ok {
-		return t, nil
-	}
-	b, err := r.LoadBlob(ctx, vaultapi.KindTree, id, nil)
-	if err != nil {
-		return nil, err
-	}
-	t, err = format.DecodeTree(b)
-	if err != nil {
-		return nil, fmt.Errorf("tree %s: %w: %v", id.Short(), vaultapi.ErrDamaged, err)
-	}
-	r.treeMu.Lock()
-	if len(r.trees) > 1024 {
-		clear(r.trees)
-	}
-	r.trees[id] = t
-	r.treeMu.Unlock()
-	return t, nil
 }
 
 // Manifest loads a point's manifest.

@@ -13,11 +13,15 @@ import (
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
+// prefetchTrees bounds how many trees a full restore loads ahead.
+const prefetchTrees = 1 << 16
+
 // plan walks the trees, creates directories, links, special files and
 // empty files, and lists which chunks go where.
 func (rs *restore) plan(root vaultapi.ID) error {
 	top := &format.Node{Type: format.TypeDir, Subtree: root}
 	if len(rs.opts.Paths) == 0 {
+		rs.r.Prefetch(rs.ctx, root, prefetchTrees) // the whole point: load trees in batches
 		return rs.planDir(rs.root, top, "", rs.opts.Include == nil)
 	}
 	for _, p := range rs.opts.Paths {

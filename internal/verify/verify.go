@@ -89,6 +89,7 @@ func Verify(ctx context.Context, r *repo.Repo, points []vaultapi.Point, opts Opt
 				}
 			}
 		}
+		r.Prefetch(ctx, m.Root, 1<<16)
 		walk(m.Root, "/")
 		if err := ctx.Err(); err != nil {
 			return res, err

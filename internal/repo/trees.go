@@ -1,0 +1,193 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// treeEntry is a tree in the cache, or one being loaded: done is closed
+// once t or err is set.
+type treeEntry struct {
+	done chan struct{}
+	t    *format.Tree
+	err  error
+}
+
+// maxCachedTrees bounds the tree cache; past it the cache starts over.
+const maxCachedTrees = 1 << 16
+
+// Tree loads and decodes a tree, through a cache that Prefetch fills
+// ahead of walks. Concurrent calls for one ID load it once.
+func (r *Repo) Tree(ctx context.Context, id vaultapi.ID) (*format.Tree, error) {
+	r.treeMu.Lock()
+	e, ok := r.trees[id]
+	if !ok {
+		e = &treeEntry{done: make(chan struct{})}
+		r.putTree(id, e)
+		r.treeMu.Unlock()
+		trees, errs := r.loadTrees(ctx, []vaultapi.ID{id})
+		r.settle(id, e, trees[0], errs[0])
+		return e.t, e.err
+	}
+	r.treeMu.Unlock()
+	select {
+	case <-e.done:
+		return e.t, e.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// putTree adds an entry; the caller holds treeMu.
+func (r *Repo) putTree(id vaultapi.ID, e *treeEntry) {
+	if len(r.trees) >= maxCachedTrees {
+		clear(r.trees)
+	}
+	r.trees[id] = e
+}
+
+// settle completes an entry; a failed load is dropped from the cache so a
+// later call tries again.
+func (r *Repo) settle(id vaultapi.ID, e *treeEntry, t *format.Tree, err error) {
+	e.t, e.err = t, err
+	close(e.done)
+	if err != nil {
+		r.treeMu.Lock()
+		if r.trees[id] == e {
+			delete(r.trees, id)
+		}
+		r.treeMu.Unlock()
+	}
+}
+
+// Prefetch loads the trees below root breadth-first in the background,
+// a level at a time, with one batched lookup and one read per pack range
+// for each level, into the cache that Tree reads. It stops after about
+// budget trees, or when ctx ends. Walks that follow (a backup's parent
+// point, a restore, verify, diff) then find their trees loaded or loading.
+func (r *Repo) Prefetch(ctx context.Context, root vaultapi.ID, budget int) {
+	go func() {
+		level := []vaultapi.ID{root}
+		seen := map[vaultapi.ID]bool{root: true}
+		for loaded := 0; len(level) > 0 && loaded < budget && ctx.Err() == nil; loaded += len(level) {
+			var want []vaultapi.ID
+			var entries []*treeEntry
+			var ready []*treeEntry
+			r.treeMu.Lock()
+			for _, id := range level {
+				if e, ok := r.trees[id]; ok {
+					ready = append(ready, e)
+					continue
+				}
+				e := &treeEntry{done: make(chan struct{})}
+				r.putTree(id, e)
+				want = append(want, id)
+				entries = append(entries, e)
+			}
+			r.treeMu.Unlock()
+			trees, errs := r.loadTrees(ctx, want)
+			for i, e := range entries {
+				r.settle(want[i], e, trees[i], errs[i])
+			}
+			var next []vaultapi.ID
+			for _, e := range append(entries, ready...) {
+				select {
+				case <-e.done:
+				case <-ctx.Done():
+					return
+				}
+				if e.t == nil {
+					continue
+				}
+				for i := range e.t.Nodes {
+					n := &e.t.Nodes[i]
+					if n.Type == format.TypeDir && !n.Subtree.IsZero() && !seen[n.Subtree] {
+						seen[n.Subtree] = true
+						next = append(next, n.Subtree)
+					}
+				}
+			}
+			level = next
+		}
+	}()
+}
+
+// loadTrees fetches and decodes trees with batched lookups and one read
+// per pack range; it returns a tree or an error for each ID.
+func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree, []error) {
+	trees := make([]*format.Tree, len(ids))
+	errs := make([]error, len(ids))
+	if len(ids) == 0 {
+		return trees, errs
+	}
+	fail := func(err error) ([]*format.Tree, []error) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return trees, errs
+	}
+	at := make(map[vaultapi.ID][]int, len(ids))
+	uniq := make([]vaultapi.ID, 0, len(ids))
+	for i, id := range ids {
+		if at[id] == nil {
+			uniq = append(uniq, id)
+		}
+		at[id] = append(at[id], i)
+	}
+	var locs []vaultapi.Location
+	for i := 0; i < len(uniq); i += 10000 {
+		l, err := r.Vault.Locate(ctx, uniq[i:min(i+10000, len(uniq))])
+		if err != nil {
+			return fail(err)
+		}
+		locs = append(locs, l...)
+	}
+	for _, l := range locs {
+		switch {
+		case l.Pack == "":
+			for _, i := range at[l.ID] {
+				errs[i] = fmt.Errorf("tree blob %s: %w: the vault does not hold it", l.ID.Short(), vaultapi.ErrDamaged)
+			}
+		case l.Kind != vaultapi.KindTree:
+			for _, i := range at[l.ID] {
+				errs[i] = fmt.Errorf("blob %s: %w: stored as %s, wanted tree", l.ID.Short(), vaultapi.ErrDamaged, l.Kind)
+			}
+		}
+	}
+	packs, byPack := GroupByPack(locs)
+	var buf, plain []byte
+	for _, p := range packs {
+		var err error
+		buf, err = r.ReadBlobs(ctx, p, byPack[p], buf, func(l vaultapi.Location, sealed []byte) error {
+			var t *format.Tree
+			var err error
+			plain, err = r.OpenBlob(vaultapi.KindTree, l.ID, sealed, plain)
+			if err == nil {
+				t, err = format.DecodeTree(plain)
+				if err != nil {
+					err = fmt.Errorf("tree %s: %w: %v", l.ID.Short(), vaultapi.ErrDamaged, err)
+				}
+			}
+			for _, i := range at[l.ID] {
+				trees[i], errs[i] = t, err
+			}
+			return nil
+		})
+		if err != nil {
+			for _, l := range byPack[p] {
+				for _, i := range at[l.ID] {
+					errs[i] = err
+				}
+			}
+		}
+	}
+	for i := range ids {
+		if trees[i] == nil && errs[i] == nil {
+			errs[i] = fmt.Errorf("tree %s: %w: not read", ids[i].Short(), vaultapi.ErrDamaged)
+		}
+	}
+	return trees, errs
+}
