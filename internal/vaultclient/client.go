@@ -1,0 +1,237 @@
+package vaultclient
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+
+	"github.com/coffer-backup/coffer/internal/pack"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"github.com/coffer-backup/coffer/internal/vaultwire"
+	"github.com/zeebo/blake3"
+)
+
+// Client is a machine's vault over HTTPS.
+type Client struct{ c *conn }
+
+var _ vaultapi.Vault = (*Client)(nil)
+
+// New returns the client of the machine whose token cfg holds.
+func New(cfg Config) (*Client, error) {
+	c, err := newConn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{c: c}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error { c.c.hc.CloseIdleConnections(); return nil }
+
+func (c *Client) Info(ctx context.Context) (vaultapi.Info, error) {
+	var info vaultapi.Info
+	return info, c.c.getJSON(ctx, "/info", &info)
+}
+
+func (c *Client) KeySlots(ctx context.Context) ([]vaultapi.KeySlot, error) {
+	var s []vaultapi.KeySlot
+	return s, c.c.getJSON(ctx, "/keyslots", &s)
+}
+
+func (c *Client) PutKeySlot(ctx context.Context, s vaultapi.KeySlot) error {
+	if s.ID == "" {
+		return fmt.Errorf("%w: key slot needs an ID", vaultapi.ErrBadRequest)
+	}
+	data := s.Data
+	if data == nil {
+		data = []byte{}
+	}
+	_, _, err := c.c.do(ctx, request{method: "PUT", path: "/keyslots/" + url.PathEscape(s.ID), body: data,
+		ctype: "application/octet-stream", retry: idempotent})
+	return err
+}
+
+func (c *Client) BeginBackup(ctx context.Context) (vaultapi.Session, error) {
+	var s vaultapi.Session
+	// Retried although not idempotent: a session opened twice leaves an
+	// unused lease that expires by itself.
+	_, b, err := c.c.do(ctx, request{method: "POST", path: "/sessions", retry: idempotent})
+	if err != nil {
+		return s, err
+	}
+	return s, decode(b, &s)
+}
+
+func sessionPath(id string) string { return "/sessions/" + url.PathEscape(id) }
+
+func (c *Client) RenewSession(ctx context.Context, id string) (vaultapi.Session, error) {
+	var s vaultapi.Session
+	if id == "" {
+		return s, fmt.Errorf("session %q: %w", id, vaultapi.ErrNoSession)
+	}
+	_, b, err := c.c.do(ctx, request{method: "POST", path: sessionPath(id) + "/renew", retry: idempotent})
+	if err != nil {
+		return s, err
+	}
+	return s, decode(b, &s)
+}
+
+func (c *Client) EndSession(ctx context.Context, id string) error {
+	if id == "" {
+		return nil
+	}
+	_, _, err := c.c.do(ctx, request{method: "DELETE", path: sessionPath(id), retry: idempotent})
+	return err
+}
+
+// batches calls fn for successive slices of at most MaxBatch IDs.
+func batches(ids []vaultapi.ID, fn func([]vaultapi.ID) error) error {
+	for len(ids) > 0 {
+		n := min(len(ids), vaultwire.MaxBatch)
+		if err := fn(ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+func (c *Client) HasBlobs(ctx context.Context, ids []vaultapi.ID) ([]bool, error) {
+	out := make([]bool, 0, len(ids))
+	err := batches(ids, func(b []vaultapi.ID) error {
+		_, body, err := c.c.do(ctx, request{method: "POST", path: "/blobs/has", body: vaultwire.AppendIDs(nil, b),
+			ctype: "application/octet-stream", retry: idempotent})
+		if err != nil {
+			return err
+		}
+		has, err := vaultwire.DecodeBits(body, len(b))
+		if err != nil {
+			return fmt.Errorf("vault answer: %v", err)
+		}
+		out = append(out, has...)
+		return nil
+	})
+	return out, err
+}
+
+func (c *Client) Locate(ctx context.Context, ids []vaultapi.ID) ([]vaultapi.Location, error) {
+	out := make([]vaultapi.Location, 0, len(ids))
+	err := batches(ids, func(b []vaultapi.ID) error {
+		_, body, err := c.c.do(ctx, request{method: "POST", path: "/blobs/locate", body: vaultwire.AppendIDs(nil, b),
+			ctype: "application/octet-stream", retry: idempotent})
+		if err != nil {
+			return err
+		}
+		locs, err := vaultwire.DecodeLocations(body, b)
+		if err != nil {
+			return fmt.Errorf("vault answer: %v", err)
+		}
+		out = append(out, locs...)
+		return nil
+	})
+	return out, err
+}
+
+// StorePack sends the pack's bytes; the entries travel as the BLAKE3 of
+// their trailer encoding, which the vault compares with the pack's own
+// trailer. Storing is idempotent, so it is retried.
+func (c *Client) StorePack(ctx context.Context, sessionID string, p vaultapi.Pack) error {
+	if !pack.ValidName(p.Name) {
+		return fmt.Errorf("%w: pack name %q", vaultapi.ErrBadRequest, p.Name)
+	}
+	for _, e := range p.Entries {
+		if !e.Kind.Valid() {
+			return fmt.Errorf("%w: pack entry of kind %d", vaultapi.ErrBadRequest, e.Kind)
+		}
+	}
+	th := blake3.Sum256(pack.AppendTrailer(nil, p.Entries))
+	data := p.Data
+	if data == nil {
+		data = []byte{}
+	}
+	_, _, err := c.c.do(ctx, request{method: "PUT", path: sessionPath(sessionID) + "/packs/" + p.Name, body: data,
+		ctype: "application/octet-stream", header: map[string]string{vaultwire.HeaderTrailerHash: fmt.Sprintf("%x", th)},
+		retry: idempotent})
+	return err
+}
+
+// Commit is not idempotent (a commit ends its session), so it is retried
+// only when the vault surely did not receive it.
+func (c *Client) Commit(ctx context.Context, sessionID string, cm vaultapi.Commit) (vaultapi.Point, error) {
+	var p vaultapi.Point
+	_, b, err := c.c.do(ctx, request{method: "POST", path: sessionPath(sessionID) + "/commit", body: vaultwire.EncodeCommit(cm),
+		ctype: "application/octet-stream", retry: once})
+	if err != nil {
+		return p, err
+	}
+	return p, decode(b, &p)
+}
+
+func (c *Client) Points(ctx context.Context) ([]vaultapi.Point, error) {
+	var ps []vaultapi.Point
+	return ps, c.c.getJSON(ctx, "/points", &ps)
+}
+
+func (c *Client) Point(ctx context.Context, id string) (vaultapi.Point, error) {
+	var p vaultapi.Point
+	if id == "" {
+		return p, fmt.Errorf("point %q: %w", id, vaultapi.ErrNotFound)
+	}
+	return p, c.c.getJSON(ctx, "/points/"+url.PathEscape(id), &p)
+}
+
+// ReadPack streams a range of a pack. The reader fails with
+// io.ErrUnexpectedEOF if the vault sends fewer bytes than asked.
+func (c *Client) ReadPack(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+	if !pack.ValidName(name) || off < 0 || length < 0 {
+		return nil, fmt.Errorf("%w: pack %q range %d+%d", vaultapi.ErrBadRequest, name, off, length)
+	}
+	q := "?offset=" + strconv.FormatInt(off, 10) + "&length=" + strconv.FormatInt(length, 10)
+	resp, _, err := c.c.do(ctx, request{method: "GET", path: "/packs/" + name + q, stream: true})
+	if err != nil {
+		return nil, err
+	}
+	return &exactReader{rc: resp.Body, left: length}, nil
+}
+
+type exactReader struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (r *exactReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.rc.Read(p)
+	r.left -= int64(n)
+	switch {
+	case r.left == 0:
+		return n, nil // all there; the next Read says EOF
+	case err == io.EOF:
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (r *exactReader) Close() error { return r.rc.Close() }
+
+// SetVerifier stores the machine's replace verifier at the vault: the
+// SHA-256 of the proof that a later `register --replace` sends. It can be
+// set once; setting the same value again is a no-op.
+func (c *Client) SetVerifier(ctx context.Context, verifier [32]byte) error {
+	return c.c.sendJSON(ctx, "PUT", "/verifier", vaultwire.VerifierRequest{Verifier: verifier[:]}, nil, idempotent)
+}
+
+// DeletePoint asks the vault to delete a recovery point. Machine
+// credentials are always refused (vaultapi.ErrForbidden): deletion is an
+// operator action.
+func (c *Client) DeletePoint(ctx context.Context, id string) error {
+	_, _, err := c.c.do(ctx, request{method: "DELETE", path: "/points/" + url.PathEscape(id), retry: once})
+	return err
+}
