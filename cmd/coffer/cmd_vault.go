@@ -339,7 +339,7 @@ password until it expires.`,
 			if err != nil {
 				return err
 			}
-			cf := vaultwire.CredentialsFile{Kind: vaultwire.CredentialsKind, Version: 1, URL: info.URL,
+			cf := vaultwire.CredentialsFile{Kind: vaultwire.CredentialsKind, Version: 1, URL: info.URL, VaultID: en.VaultID,
 				Fingerprint: info.Fingerprint, Secret: en.Secret, Expires: en.Expires}
 			if err := writeJSONFile(out, cf, 0o600); err != nil {
 				return err

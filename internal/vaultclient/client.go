@@ -14,7 +14,10 @@ import (
 )
 
 // Client is a machine's vault over HTTPS.
-type Client struct{ c *conn }
+type Client struct {
+	c   *conn
+	has *hasBatcher
+}
 
 var _ vaultapi.Vault = (*Client)(nil)
 
@@ -24,7 +27,9 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{c: c}, nil
+	cl := &Client{c: c}
+	cl.has = &hasBatcher{send: cl.hasBlobs, max: 2}
+	return cl, nil
 }
 
 // Close releases idle connections.
@@ -98,7 +103,14 @@ func batches(ids []vaultapi.ID, fn func([]vaultapi.ID) error) error {
 	return nil
 }
 
+// HasBlobs asks which blobs the vault holds. Concurrent small calls are
+// merged into shared requests; large ones are split into batches of
+// vaultwire.MaxBatch IDs.
 func (c *Client) HasBlobs(ctx context.Context, ids []vaultapi.ID) ([]bool, error) {
+	return c.has.has(ctx, ids)
+}
+
+func (c *Client) hasBlobs(ctx context.Context, ids []vaultapi.ID) ([]bool, error) {
 	out := make([]bool, 0, len(ids))
 	err := batches(ids, func(b []vaultapi.ID) error {
 		_, body, err := c.c.do(ctx, request{method: "POST", path: "/blobs/has", body: vaultwire.AppendIDs(nil, b),

@@ -228,7 +228,7 @@ func TestReplace(t *testing.T) {
 	check(t, old.PutKeySlot(ctx, vaultapi.KeySlot{ID: "passphrase", Data: []byte("wrapped keys")}), nil, "")
 	proof := [32]byte{1, 2, 3}
 	check(t, old.SetVerifier(ctx, sha256.Sum256(proof[:])), nil, "")
-	check(t, old.SetVerifier(ctx, sha256.Sum256(proof[:])), nil, "")                         // same again: no-op
+	check(t, old.SetVerifier(ctx, sha256.Sum256(proof[:])), nil, "")                          // same again: no-op
 	check(t, old.SetVerifier(ctx, sha256.Sum256([]byte("other"))), vaultapi.ErrForbidden, "") // set once
 
 	slots, err := vaultclient.ReplaceSlots(ctx, cfg, vaultwire.SlotsRequest{Secret: en.Secret, Name: "host"})

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -118,7 +119,7 @@ func (a *Authority) CreateEnrolment(ctx context.Context, ttl time.Duration) (vau
 	if err := a.creds.PutEnrolment(ctx, e); err != nil {
 		return vaultwire.EnrolmentResponse{}, err
 	}
-	return vaultwire.EnrolmentResponse{ID: id, Secret: secret, Expires: e.Expires}, nil
+	return vaultwire.EnrolmentResponse{VaultID: a.meta.VaultID(), ID: id, Secret: secret, Expires: e.Expires}, nil
 }
 
 // checkEnrolment proves an enrolment secret.
@@ -344,6 +345,7 @@ func (a *Authority) MachinePoints(ctx context.Context, name string) ([]vaultapi.
 		}
 		out = append(out, ps...)
 	}
+	slices.SortStableFunc(out, func(a, b vaultapi.Point) int { return a.Time.Compare(b.Time) })
 	return out, nil
 }
 

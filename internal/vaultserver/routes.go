@@ -389,4 +389,3 @@ func (s *Server) adminRevokeToken(w http.ResponseWriter, r *http.Request) error 
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
-

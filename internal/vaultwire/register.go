@@ -120,6 +120,7 @@ type EnrolmentRequest struct {
 
 // EnrolmentResponse is a new enrolment: the secret is shown once.
 type EnrolmentResponse struct {
+	VaultID string    `json:"vault_id"`
 	ID      string    `json:"id"`
 	Secret  string    `json:"secret"`
 	Expires time.Time `json:"expires"`
