@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -41,6 +42,9 @@ type Authority struct {
 	creds meta.Credentials
 	clock func() time.Time
 	rand  io.Reader
+	// gen changes whenever a credential is revoked or replaced, so that
+	// caches of authentications know to forget them.
+	gen atomic.Uint64
 }
 
 // Principal is who a request acts as.
@@ -48,7 +52,11 @@ type Principal struct {
 	Kind    string // meta.TokenMachine or meta.TokenOperator
 	Machine string // machine ID, for machine tokens
 	TokenID string
+	Expires time.Time // zero: never
 }
+
+// Generation changes whenever a credential is revoked or replaced.
+func (a *Authority) Generation() uint64 { return a.gen.Load() }
 
 // NewAuthority returns the authority of vault v, whose metadata store must
 // also hold credentials (meta.Credentials).
@@ -102,7 +110,7 @@ func (a *Authority) Authenticate(ctx context.Context, token string) (Principal, 
 	if !t.Expires.IsZero() && !a.clock().Before(t.Expires) {
 		return Principal{}, fmt.Errorf("%w: these credentials expired at %s", vaultapi.ErrUnauthorized, t.Expires.UTC().Format(time.RFC3339))
 	}
-	return Principal{Kind: t.Kind, Machine: t.Machine, TokenID: t.ID}, nil
+	return Principal{Kind: t.Kind, Machine: t.Machine, TokenID: t.ID, Expires: t.Expires}, nil
 }
 
 // CreateEnrolment issues an enrolment secret valid for ttl.
@@ -229,6 +237,7 @@ func (a *Authority) replace(ctx context.Context, req vaultwire.RegisterRequest) 
 	if err != nil {
 		return vaultwire.RegisterResponse{}, err
 	}
+	defer a.gen.Add(1)
 	if err := a.creds.ReplaceMachineTokens(ctx, m.ID, t); err != nil {
 		return vaultwire.RegisterResponse{}, err
 	}
@@ -291,6 +300,7 @@ func (a *Authority) RevokeEnrolment(ctx context.Context, id string) error {
 
 // RevokeToken revokes a token by ID.
 func (a *Authority) RevokeToken(ctx context.Context, id string) error {
+	defer a.gen.Add(1)
 	return mapMeta(a.creds.RevokeToken(ctx, id))
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,7 +39,24 @@ type Server struct {
 	mux      *http.ServeMux
 	uploads  chan struct{}
 	draining atomic.Bool
+
+	cacheMu sync.Mutex
+	cache   map[string]authEntry // by token
 }
+
+// authEntry is a cached authentication of a machine token.
+type authEntry struct {
+	p     Principal
+	v     vaultapi.Vault
+	gen   uint64
+	until time.Time
+}
+
+// authCacheTTL bounds how long a token's authentication is reused without
+// looking it up again. Revocations through this server's Authority take
+// effect at once; through another vault instance sharing the store, within
+// the TTL.
+const authCacheTTL = 10 * time.Second
 
 // New returns a server for cfg.
 func New(cfg Config) *Server {
@@ -60,7 +78,8 @@ func New(cfg Config) *Server {
 	if cfg.MaxUploads <= 0 {
 		cfg.MaxUploads = 8
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), uploads: make(chan struct{}, cfg.MaxUploads)}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), uploads: make(chan struct{}, cfg.MaxUploads),
+		cache: make(map[string]authEntry)}
 	s.routes()
 	return s
 }
@@ -80,8 +99,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lvl = slog.LevelError
 	case rec.status >= 400:
 		lvl = slog.LevelWarn
-	case r.Method != http.MethodGet:
-		lvl = slog.LevelInfo
+	}
+	if !s.cfg.Log.Enabled(r.Context(), lvl) {
+		return
 	}
 	s.cfg.Log.Log(r.Context(), lvl, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 		"bytes_in", r.ContentLength, "bytes_out", rec.n, "ms", s.cfg.Clock().Sub(start).Milliseconds(),
@@ -192,20 +212,52 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Principal
 	return p, nil
 }
 
+// machineAuth authenticates a machine token and returns its machine's
+// view of the vault, from the cache when it can.
+func (s *Server) machineAuth(w http.ResponseWriter, r *http.Request) (Principal, vaultapi.Vault, error) {
+	tok := bearer(r)
+	now := s.cfg.Clock()
+	gen := s.cfg.Authority.Generation()
+	s.cacheMu.Lock()
+	e, ok := s.cache[tok]
+	s.cacheMu.Unlock()
+	if ok && e.gen == gen && now.Before(e.until) {
+		if rec, ok := w.(*recorder); ok {
+			rec.who = e.p.Kind + ":" + e.p.TokenID
+		}
+		return e.p, e.v, nil
+	}
+	p, err := s.authenticate(w, r)
+	if err != nil {
+		return p, nil, err
+	}
+	if p.Kind != meta.TokenMachine {
+		return p, nil, fmt.Errorf("%w: an operator token does not act as a machine", vaultapi.ErrForbidden)
+	}
+	v, err := s.cfg.Vault.ForMachine(r.Context(), p.Machine)
+	if errors.Is(err, vaultapi.ErrNotFound) {
+		return p, nil, fmt.Errorf("%w: the machine of these credentials is gone", vaultapi.ErrUnauthorized)
+	}
+	if err != nil {
+		return p, nil, err
+	}
+	until := now.Add(authCacheTTL)
+	if !p.Expires.IsZero() && p.Expires.Before(until) {
+		until = p.Expires
+	}
+	s.cacheMu.Lock()
+	if len(s.cache) >= 4096 {
+		clear(s.cache)
+	}
+	s.cache[tok] = authEntry{p: p, v: v, gen: gen, until: until}
+	s.cacheMu.Unlock()
+	return p, v, nil
+}
+
 // machine wraps a handler that acts as the machine of the token.
 func (s *Server) machine(h machineHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticate(w, r)
-		if err == nil && p.Kind != meta.TokenMachine {
-			err = fmt.Errorf("%w: an operator token does not act as a machine", vaultapi.ErrForbidden)
-		}
-		var v vaultapi.Vault
-		if err == nil {
-			v, err = s.cfg.Vault.ForMachine(r.Context(), p.Machine)
-			if errors.Is(err, vaultapi.ErrNotFound) {
-				err = fmt.Errorf("%w: the machine of these credentials is gone", vaultapi.ErrUnauthorized)
-			}
-		}
+		p, v, err := s.machineAuth(w, r)
 		if err == nil {
 			err = h(w, r, v, p)
 		}
