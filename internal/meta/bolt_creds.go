@@ -235,3 +235,27 @@ func (s *Bolt) SetVerifier(ctx context.Context, machine string, v []byte) error 
 }
 
 var _ Credentials = (*Bolt)(nil)
+
+// PackSize returns the size of one of the machine's packs (ErrNotFound if
+// it holds none of that name). It is an optional extra of the Bolt store;
+// the vault server uses it to refuse reads past the end of a pack as bad
+// requests.
+func (s *Bolt) PackSize(ctx context.Context, machine, name string) (int64, error) {
+	pk, err := packKey(name)
+	if err != nil {
+		return 0, fmt.Errorf("pack %q: %w", name, ErrNotFound)
+	}
+	var rec PackRecord
+	err = s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		v := mb.Bucket(bPacks).Get(pk)
+		if v == nil {
+			return fmt.Errorf("pack %q: %w", name, ErrNotFound)
+		}
+		return json.Unmarshal(v, &rec)
+	})
+	return rec.Size, err
+}

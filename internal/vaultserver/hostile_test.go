@@ -34,6 +34,10 @@ func TestHostileRequests(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: vaultclient.PinnedTLS(fp)}}
 	good := makePack(3)
 	goodTrailer := trailerHash(good.Entries)
+	stored := makePack(2)
+	if err := a.StorePack(ctx, sess.ID, stored); err != nil {
+		t.Fatal(err)
+	}
 	big := bytes.Repeat([]byte{1}, 2<<20)
 	auth := "Bearer " + reg.Token
 
@@ -73,6 +77,8 @@ func TestHostileRequests(t *testing.T) {
 		{"commit over the limit", "POST", "/v1/sessions/" + sess.ID + "/commit", big, nil, 413},
 		{"read pack without range", "GET", "/v1/packs/" + good.Name, nil, nil, 400},
 		{"read pack negative range", "GET", "/v1/packs/" + good.Name + "?offset=-1&length=5", nil, nil, 400},
+		{"read past the end of a pack", "GET", "/v1/packs/" + stored.Name + "?offset=10&length=100000", nil, nil, 400},
+		{"read from beyond a pack", "GET", "/v1/packs/" + stored.Name + "?offset=9223372036854775807&length=1", nil, nil, 400},
 		{"read unknown pack", "GET", "/v1/packs/" + good.Name + "?offset=0&length=5", nil, nil, 404},
 		{"key slot too large", "PUT", "/v1/keyslots/passphrase", bytes.Repeat([]byte{'x'}, 70<<10), nil, 413},
 		{"key slot empty", "PUT", "/v1/keyslots/passphrase", []byte{}, nil, 400},

@@ -1,12 +1,15 @@
 package vaultserver
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/coffer-backup/coffer/internal/meta"
 	"github.com/coffer-backup/coffer/internal/pack"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/coffer-backup/coffer/internal/vaultwire"
@@ -253,14 +256,32 @@ func (s *Server) deletePoint(w http.ResponseWriter, r *http.Request, v vaultapi.
 	return ErrDeleteIsOperator
 }
 
-func (s *Server) readPack(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
+// packSizer is an optional extra of a metadata store.
+type packSizer interface {
+	PackSize(ctx context.Context, machine, name string) (int64, error)
+}
+
+func (s *Server) readPack(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, p Principal) error {
 	q := r.URL.Query()
 	off, err1 := strconv.ParseInt(q.Get("offset"), 10, 64)
 	length, err2 := strconv.ParseInt(q.Get("length"), 10, 64)
 	if err1 != nil || err2 != nil || off < 0 || length < 0 || length > 1<<31 {
 		return fmt.Errorf("%w: want ?offset=N&length=M, non-negative, length at most 2 GiB", vaultapi.ErrBadRequest)
 	}
-	rc, err := v.ReadPack(r.Context(), r.PathValue("name"), off, length)
+	name := r.PathValue("name")
+	if ps, ok := s.cfg.Vault.Meta().(packSizer); ok && pack.ValidName(name) {
+		size, err := ps.PackSize(r.Context(), p.Machine, name)
+		if errors.Is(err, meta.ErrNotFound) {
+			return fmt.Errorf("pack %s: %w", name[:12], vaultapi.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if off > size || length > size-off {
+			return fmt.Errorf("%w: range %d+%d past the end of pack %s (%d bytes)", vaultapi.ErrBadRequest, off, length, name[:12], size)
+		}
+	}
+	rc, err := v.ReadPack(r.Context(), name, off, length)
 	if err != nil {
 		return err
 	}
