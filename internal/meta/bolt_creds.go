@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/coffer-backup/coffer/internal/vaultapi"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -258,4 +259,22 @@ func (s *Bolt) PackSize(ctx context.Context, machine, name string) (int64, error
 		return json.Unmarshal(v, &rec)
 	})
 	return rec.Size, err
+}
+
+// ForEachBlob calls fn with every blob ID the machine holds, in byte
+// order. It is an optional extra of the Bolt store; the vault server
+// builds the machine's blob filter with it.
+func (s *Bolt) ForEachBlob(ctx context.Context, machine string, fn func(id vaultapi.ID) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		mb, err := machineBucket(tx, machine)
+		if err != nil {
+			return err
+		}
+		return mb.Bucket(bBlobs).ForEach(func(k, _ []byte) error {
+			if len(k) != 32 {
+				return nil
+			}
+			return fn(vaultapi.ID(k))
+		})
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"sync"
 
 	"github.com/coffer-backup/coffer/internal/pack"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
@@ -14,9 +15,21 @@ import (
 )
 
 // Client is a machine's vault over HTTPS.
+//
+// While a backup session it opened is open, the client holds a Bloom
+// filter of the machine's blob index, fetched when the session began and
+// extended with every pack it stores, and answers HasBlobs from it for
+// blobs that are surely not held: the common case of new data costs no
+// round trip. Only possible holds are asked of the vault. A blob stored
+// meanwhile by another client of the same machine may be reported as not
+// held; storing it again is harmless.
 type Client struct {
 	c   *conn
 	has *hasBatcher
+
+	fmu      sync.RWMutex
+	filter   *vaultwire.Filter
+	sessions map[string]bool // sessions this client opened and did not end
 }
 
 var _ vaultapi.Vault = (*Client)(nil)
@@ -27,7 +40,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl := &Client{c: c}
+	cl := &Client{c: c, sessions: make(map[string]bool)}
 	cl.has = &hasBatcher{send: cl.hasBlobs, max: 2}
 	return cl, nil
 }
@@ -66,7 +79,39 @@ func (c *Client) BeginBackup(ctx context.Context) (vaultapi.Session, error) {
 	if err != nil {
 		return s, err
 	}
-	return s, decode(b, &s)
+	if err := decode(b, &s); err != nil {
+		return s, err
+	}
+	var f *vaultwire.Filter
+	if !c.c.cfg.NoFilter {
+		f, err = c.fetchFilter(ctx)
+		if err != nil {
+			c.c.cfg.Log.Warn("no blob filter; asking the vault about every blob", "err", err)
+		}
+	}
+	c.fmu.Lock()
+	c.sessions[s.ID] = true
+	c.filter = f
+	c.fmu.Unlock()
+	return s, nil
+}
+
+func (c *Client) fetchFilter(ctx context.Context) (*vaultwire.Filter, error) {
+	_, b, err := c.c.do(ctx, request{method: "GET", path: "/blobs/filter"})
+	if err != nil {
+		return nil, err
+	}
+	return vaultwire.DecodeFilter(b)
+}
+
+// ended forgets a session; the filter goes with the last one.
+func (c *Client) ended(id string) {
+	c.fmu.Lock()
+	delete(c.sessions, id)
+	if len(c.sessions) == 0 {
+		c.filter = nil
+	}
+	c.fmu.Unlock()
 }
 
 func sessionPath(id string) string { return "/sessions/" + url.PathEscape(id) }
@@ -88,6 +133,7 @@ func (c *Client) EndSession(ctx context.Context, id string) error {
 		return nil
 	}
 	_, _, err := c.c.do(ctx, request{method: "DELETE", path: sessionPath(id), retry: idempotent})
+	c.ended(id)
 	return err
 }
 
@@ -107,7 +153,33 @@ func batches(ids []vaultapi.ID, fn func([]vaultapi.ID) error) error {
 // merged into shared requests; large ones are split into batches of
 // vaultwire.MaxBatch IDs.
 func (c *Client) HasBlobs(ctx context.Context, ids []vaultapi.ID) ([]bool, error) {
-	return c.has.has(ctx, ids)
+	c.fmu.RLock()
+	f := c.filter
+	if f == nil {
+		c.fmu.RUnlock()
+		return c.has.has(ctx, ids)
+	}
+	out := make([]bool, len(ids))
+	var ask []vaultapi.ID
+	var at []int
+	for i, id := range ids {
+		if f.MayHave(id) {
+			ask = append(ask, id)
+			at = append(at, i)
+		}
+	}
+	c.fmu.RUnlock()
+	if len(ask) == 0 {
+		return out, nil
+	}
+	has, err := c.has.has(ctx, ask)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		out[i] = has[j]
+	}
+	return out, nil
 }
 
 func (c *Client) hasBlobs(ctx context.Context, ids []vaultapi.ID) ([]bool, error) {
@@ -166,6 +238,15 @@ func (c *Client) StorePack(ctx context.Context, sessionID string, p vaultapi.Pac
 	_, _, err := c.c.do(ctx, request{method: "PUT", path: sessionPath(sessionID) + "/packs/" + p.Name, body: data,
 		ctype: "application/octet-stream", header: map[string]string{vaultwire.HeaderTrailerHash: fmt.Sprintf("%x", th)},
 		retry: idempotent})
+	if err == nil {
+		c.fmu.Lock()
+		if c.filter != nil {
+			for _, e := range p.Entries {
+				c.filter.Add(e.ID)
+			}
+		}
+		c.fmu.Unlock()
+	}
 	return err
 }
 
@@ -178,6 +259,7 @@ func (c *Client) Commit(ctx context.Context, sessionID string, cm vaultapi.Commi
 	if err != nil {
 		return p, err
 	}
+	c.ended(sessionID)
 	return p, decode(b, &p)
 }
 

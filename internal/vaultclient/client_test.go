@@ -292,3 +292,61 @@ func TestRetries(t *testing.T) {
 		})
 	}
 }
+
+func TestBlobFilter(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	ctx := context.Background()
+	reg := env.Register(t, "alpha")
+	counter := &flaky{rt: &http.Transport{TLSClientConfig: pinned(t, env.Fingerprint)}}
+	cfg := env.Config(reg.Token)
+	cfg.Transport = counter
+	a, err := vaultclient.New(cfg)
+	mustNil(t, "client", err)
+	other := env.Client(t, reg.Token) // a second client of the same machine
+
+	s0, err := other.BeginBackup(ctx)
+	mustNil(t, "begin", err)
+	old := makePack(t, vaultapi.KindData, 3)
+	mustNil(t, "store", other.StorePack(ctx, s0.ID, old))
+
+	s, err := a.BeginBackup(ctx)
+	mustNil(t, "begin", err)
+	p := makePack(t, vaultapi.KindData, 2)
+	mustNil(t, "store", a.StorePack(ctx, s.ID, p))
+	ids := make([]vaultapi.ID, 0, 1000)
+	for range 1000 {
+		ids = append(ids, randID(t))
+	}
+	ids = append(ids, old.Entries[0].ID, p.Entries[1].ID)
+	before := counter.calls.Load()
+	has, err := a.HasBlobs(ctx, ids)
+	mustNil(t, "has", err)
+	for i, h := range has {
+		if want := i >= 1000; h != want {
+			t.Fatalf("has[%d] = %v, want %v", i, h, want)
+		}
+	}
+	if n := counter.calls.Load() - before; n > 1 {
+		t.Errorf("%d requests for one HasBlobs call", n)
+	}
+	// New blobs the filter rules out cost no request.
+	before = counter.calls.Load()
+	for range 50 {
+		has, err := a.HasBlobs(ctx, []vaultapi.ID{randID(t)})
+		mustNil(t, "has", err)
+		if has[0] {
+			t.Fatal("a random blob is held")
+		}
+	}
+	if n := counter.calls.Load() - before; n > 5 {
+		t.Errorf("%d requests for 50 new blobs: the filter is not used", n)
+	}
+	// After the session, every call asks the vault again.
+	mustNil(t, "end", a.EndSession(ctx, s.ID))
+	before = counter.calls.Load()
+	_, err = a.HasBlobs(ctx, []vaultapi.ID{randID(t)})
+	mustNil(t, "has", err)
+	if counter.calls.Load() == before {
+		t.Error("no request after the session ended")
+	}
+}

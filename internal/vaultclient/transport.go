@@ -39,6 +39,9 @@ type Config struct {
 	Log   *slog.Logger
 	// Transport, if set, replaces the pinned HTTPS transport (tests).
 	Transport http.RoundTripper
+	// NoFilter makes HasBlobs ask the vault about every blob, without the
+	// blob filter of a session.
+	NoFilter bool
 }
 
 // conn is what Client, Admin and the registration calls share.

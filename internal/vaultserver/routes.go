@@ -31,6 +31,7 @@ func (s *Server) routes() {
 	handle("DELETE", "/sessions/{sid}", s.machine(s.endSession))
 	handle("POST", "/blobs/has", s.machine(s.hasBlobs))
 	handle("POST", "/blobs/locate", s.machine(s.locate))
+	handle("GET", "/blobs/filter", s.machine(s.blobFilter))
 	handle("PUT", "/sessions/{sid}/packs/{name}", s.machine(s.storePack))
 	handle("POST", "/sessions/{sid}/commit", s.machine(s.commit))
 	handle("GET", "/points", s.machine(s.points))
@@ -158,6 +159,29 @@ func (s *Server) locate(w http.ResponseWriter, r *http.Request, v vaultapi.Vault
 		return err
 	}
 	writeBytes(w, b)
+	return nil
+}
+
+// blobLister is an optional extra of a metadata store.
+type blobLister interface {
+	ForEachBlob(ctx context.Context, machine string, fn func(vaultapi.ID) error) error
+}
+
+// blobFilter sends a Bloom filter of the machine's blob index.
+func (s *Server) blobFilter(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, p Principal) error {
+	bl, ok := s.cfg.Vault.Meta().(blobLister)
+	if !ok {
+		return fmt.Errorf("%w: this vault's store gives no blob filter", vaultapi.ErrNotFound)
+	}
+	n := 0
+	if err := bl.ForEachBlob(r.Context(), p.Machine, func(vaultapi.ID) error { n++; return nil }); err != nil {
+		return err
+	}
+	f := vaultwire.NewFilter(n)
+	if err := bl.ForEachBlob(r.Context(), p.Machine, func(id vaultapi.ID) error { f.Add(id); return nil }); err != nil {
+		return err
+	}
+	writeBytes(w, f.Encode())
 	return nil
 }
 

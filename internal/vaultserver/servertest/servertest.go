@@ -40,9 +40,10 @@ func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 
 // Options tune Start.
 type Options struct {
-	Storage storage.Storage // default in-memory
-	Server  vaultserver.Config
-	Log     *slog.Logger
+	Storage      storage.Storage // default in-memory
+	Server       vaultserver.Config
+	Log          *slog.Logger
+	SessionLease time.Duration // default the vault's (30 minutes)
 }
 
 // Env is a running vault server.
@@ -74,7 +75,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if st == nil {
 		st = memory.New(clock.Now)
 	}
-	v := vault.New(vault.Config{Meta: m, Storage: st, Clock: clock.Now, Log: opts.Log})
+	v := vault.New(vault.Config{Meta: m, Storage: st, Clock: clock.Now, Log: opts.Log, SessionLease: opts.SessionLease})
 	auth, err := vaultserver.NewAuthority(v, clock.Now, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
