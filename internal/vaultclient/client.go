@@ -2,6 +2,7 @@ package vaultclient
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/url"
@@ -17,10 +18,11 @@ import (
 // Client is a machine's vault over HTTPS.
 //
 // While a backup session it opened is open, the client holds a Bloom
-// filter of the machine's blob index, fetched when the session began and
-// extended with every pack it stores, and answers HasBlobs from it for
-// blobs that are surely not held: the common case of new data costs no
-// round trip. Only possible holds are asked of the vault. A blob stored
+// filter of the machine's blob index, fetched when the session began, and
+// the 8-byte prefixes of the blobs of every pack it stored since; it
+// answers HasBlobs from them for blobs that are surely not held: the
+// common case of new data costs no round trip. Only possible holds are
+// asked of the vault. A blob stored
 // meanwhile by another client of the same machine may be reported as not
 // held; storing it again is harmless.
 type Client struct {
@@ -29,7 +31,19 @@ type Client struct {
 
 	fmu      sync.RWMutex
 	filter   *vaultwire.Filter
-	sessions map[string]bool // sessions this client opened and did not end
+	stored   map[uint64]struct{} // ID prefixes of blobs stored since the filter came
+	sessions map[string]bool     // sessions this client opened and did not end
+}
+
+func prefix(id *vaultapi.ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
+
+// mayHave reports whether the vault may hold id; c.fmu is held.
+func (c *Client) mayHave(id *vaultapi.ID) bool {
+	if c.filter.MayHave(*id) {
+		return true
+	}
+	_, ok := c.stored[prefix(id)]
+	return ok
 }
 
 var _ vaultapi.Vault = (*Client)(nil)
@@ -91,7 +105,7 @@ func (c *Client) BeginBackup(ctx context.Context) (vaultapi.Session, error) {
 	}
 	c.fmu.Lock()
 	c.sessions[s.ID] = true
-	c.filter = f
+	c.filter, c.stored = f, make(map[uint64]struct{})
 	c.fmu.Unlock()
 	return s, nil
 }
@@ -109,7 +123,7 @@ func (c *Client) ended(id string) {
 	c.fmu.Lock()
 	delete(c.sessions, id)
 	if len(c.sessions) == 0 {
-		c.filter = nil
+		c.filter, c.stored = nil, nil
 	}
 	c.fmu.Unlock()
 }
@@ -163,7 +177,7 @@ func (c *Client) HasBlobs(ctx context.Context, ids []vaultapi.ID) ([]bool, error
 	var ask []vaultapi.ID
 	var at []int
 	for i, id := range ids {
-		if f.MayHave(id) {
+		if c.mayHave(&id) {
 			ask = append(ask, id)
 			at = append(at, i)
 		}
@@ -241,8 +255,8 @@ func (c *Client) StorePack(ctx context.Context, sessionID string, p vaultapi.Pac
 	if err == nil {
 		c.fmu.Lock()
 		if c.filter != nil {
-			for _, e := range p.Entries {
-				c.filter.Add(e.ID)
+			for i := range p.Entries {
+				c.stored[prefix(&p.Entries[i].ID)] = struct{}{}
 			}
 		}
 		c.fmu.Unlock()
