@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/vault"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"github.com/coffer-backup/coffer/internal/vaultclient"
+	"github.com/coffer-backup/coffer/internal/vaultwire"
 	"golang.org/x/term"
 )
 
@@ -75,9 +78,30 @@ type session struct {
 	v     vaultapi.Vault
 	close func() error
 	emb   *vault.Embedded
+	// remote is set when the vault is a vault server this machine is
+	// registered with; creds are its credentials, kept in credsPath.
+	remote    *vaultclient.Client
+	creds     *vaultwire.MachineCredentials
+	credsPath string
 }
 
+// openVault opens the vault this machine uses: the vault server it is
+// registered with (machine credentials in its home), unless --vault or
+// COFFER_VAULT names an embedded vault; else the embedded vault.
 func (g *globals) openVault(ctx context.Context) (*session, error) {
+	if g.vault == "" && g.getenv("COFFER_VAULT") == "" {
+		mc, path, err := g.loadMachineCredentials()
+		if err == nil {
+			c, err := vaultclient.New(vaultclient.Config{URL: mc.URL, Fingerprint: mc.Fingerprint, Token: mc.Token})
+			if err != nil {
+				return nil, fmt.Errorf("machine credentials %s: %w", path, err)
+			}
+			return &session{v: c, close: c.Close, remote: c, creds: mc, credsPath: path}, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
 	dir, err := g.vaultDir()
 	if err != nil {
 		return nil, err
@@ -162,6 +186,7 @@ func (g *globals) openRepo(ctx context.Context, create bool) (*repo.Repo, *sessi
 		s.close()
 		return nil, nil, err
 	}
+	g.ensureVerifier(ctx, s, r.Keys)
 	if created && !g.quiet {
 		fmt.Fprintln(g.stderr, "Created this machine's keys. Keep the passphrase safe: without it the backups cannot be read.\nAdd a recovery key with: coffer key add-recovery")
 	}

@@ -12,6 +12,7 @@ const (
 	exitPartial    = 3
 	exitPassphrase = 4
 	exitDamaged    = 5
+	exitRefused    = 6
 )
 
 // usageError marks a mistake in the command line.

@@ -42,7 +42,9 @@ Quick start:
   coffer restore latest --target /tmp/restored
 
 Exit codes: 0 success, 1 error, 2 bad usage, 3 partial (some files were
-skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged.`,
+skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged,
+6 refused by the vault (not authorised, wrong TLS fingerprint, or an
+operator action such as deleting a recovery point).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -59,7 +61,7 @@ skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged.`,
 
 	root.AddCommand(
 		newBackupCmd(g),
-		newPointsCmd(g),
+		withPointsDelete(g, newPointsCmd(g)),
 		newLsCmd(g),
 		newRestoreCmd(g),
 		newCatCmd(g),
@@ -73,6 +75,8 @@ skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged.`,
 		newBenchmarkCmd(g),
 		newVersionCmd(g),
 		newPolicyCmd(g),
+		newRegisterCmd(g),
+		newVaultCmd(g),
 	)
 	return root
 }

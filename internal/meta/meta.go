@@ -69,3 +69,57 @@ type Store interface {
 
 	Close() error
 }
+
+// Enrolment is an enrolment secret issued by an operator: whoever proves
+// it may register machines until it expires or is revoked. The store keeps
+// only a hash of the secret.
+type Enrolment struct {
+	ID      string    `json:"id"`   // public name, for listing and revocation
+	Hash    string    `json:"hash"` // hex SHA-256 of the secret
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Revoked bool      `json:"revoked,omitempty"`
+}
+
+// Token kinds.
+const (
+	TokenMachine  = "machine"  // acts as one machine: append-only
+	TokenOperator = "operator" // administers the vault
+)
+
+// Token is a bearer credential. The store keeps only a hash of the secret.
+type Token struct {
+	ID      string    `json:"id"`   // public name, for listing and revocation
+	Hash    string    `json:"hash"` // hex SHA-256 of the secret
+	Kind    string    `json:"kind"` // TokenMachine or TokenOperator
+	Machine string    `json:"machine,omitempty"`
+	Name    string    `json:"name,omitempty"` // operator's label
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires,omitzero"` // zero: never
+	Revoked bool      `json:"revoked,omitempty"`
+}
+
+// Credentials is the part of the store that holds credentials. Stores
+// implement it beside Store; secrets are never stored, only their hashes.
+type Credentials interface {
+	PutEnrolment(ctx context.Context, e Enrolment) error
+	EnrolmentByHash(ctx context.Context, hash string) (Enrolment, error)
+	Enrolments(ctx context.Context) ([]Enrolment, error)
+	// RevokeEnrolment marks the enrolment of that ID revoked.
+	RevokeEnrolment(ctx context.Context, id string) error
+
+	PutToken(ctx context.Context, t Token) error
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	Tokens(ctx context.Context) ([]Token, error)
+	// RevokeToken marks the token of that ID revoked.
+	RevokeToken(ctx context.Context, id string) error
+	// ReplaceMachineTokens revokes every token of the machine and stores t
+	// (a new token of that machine), atomically.
+	ReplaceMachineTokens(ctx context.Context, machine string, t Token) error
+
+	// Verifier returns the machine's replace verifier (nil if none is set).
+	Verifier(ctx context.Context, machine string) ([]byte, error)
+	// SetVerifier sets the machine's replace verifier once: setting the same
+	// value again is a no-op, a different value is ErrExists.
+	SetVerifier(ctx context.Context, machine string, v []byte) error
+}
