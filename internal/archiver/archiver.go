@@ -88,6 +88,7 @@ type run struct {
 
 	jobs    chan *fileJob
 	walkers chan struct{} // slots for directories listed concurrently
+	listers sync.WaitGroup // directories being listed in their own goroutines
 	packer  *packer
 
 	seenMu sync.Mutex
@@ -156,6 +157,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		go func() { defer wg.Done(); ru.worker() }()
 	}
 	root, walkErr := ru.walkRoots()
+	ru.listers.Wait() // every file is queued
 	close(ru.jobs)
 	wg.Wait()
 	var rootID vaultapi.ID

@@ -173,9 +173,11 @@ func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *for
 		return ru.list(d, path, rel, node, prev, rootDev)
 	}
 	fut := newFuture(node)
+	ru.listers.Add(1)
 	go func() {
 		inner := ru.list(d, path, rel, node, prev, rootDev)
 		<-ru.walkers
+		ru.listers.Done()
 		if inner == nil {
 			fut.skip = true
 			close(fut.done)
