@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/coffer-backup/coffer/internal/pack"
@@ -73,8 +74,8 @@ func (c *Client) KeySlots(ctx context.Context) ([]vaultapi.KeySlot, error) {
 }
 
 func (c *Client) PutKeySlot(ctx context.Context, s vaultapi.KeySlot) error {
-	if s.ID == "" {
-		return fmt.Errorf("%w: key slot needs an ID", vaultapi.ErrBadRequest)
+	if !vaultapi.ValidSlotID(s.ID) {
+		return fmt.Errorf("%w: key slot ID %q: 1 to 64 letters, digits, dots, dashes or underscores, not only dots", vaultapi.ErrBadRequest, s.ID)
 	}
 	data := s.Data
 	if data == nil {
@@ -130,10 +131,19 @@ func (c *Client) ended(id string) {
 
 func sessionPath(id string) string { return "/sessions/" + url.PathEscape(id) }
 
+// checkSession refuses, before any request, a session ID that no vault
+// hands out: empty, or one that would change the URL's path (".", "..").
+func checkSession(id string) error {
+	if id == "" || id == "." || id == ".." || len(id) > 128 || strings.ContainsAny(id, "/?#%") {
+		return fmt.Errorf("session %q: %w", id, vaultapi.ErrNoSession)
+	}
+	return nil
+}
+
 func (c *Client) RenewSession(ctx context.Context, id string) (vaultapi.Session, error) {
 	var s vaultapi.Session
-	if id == "" {
-		return s, fmt.Errorf("session %q: %w", id, vaultapi.ErrNoSession)
+	if err := checkSession(id); err != nil {
+		return s, err
 	}
 	_, b, err := c.c.do(ctx, request{method: "POST", path: sessionPath(id) + "/renew", retry: idempotent})
 	if err != nil {
@@ -143,8 +153,8 @@ func (c *Client) RenewSession(ctx context.Context, id string) (vaultapi.Session,
 }
 
 func (c *Client) EndSession(ctx context.Context, id string) error {
-	if id == "" {
-		return nil
+	if checkSession(id) != nil {
+		return nil // no such session: nothing to end
 	}
 	_, _, err := c.c.do(ctx, request{method: "DELETE", path: sessionPath(id), retry: idempotent})
 	c.ended(id)
@@ -167,6 +177,9 @@ func batches(ids []vaultapi.ID, fn func([]vaultapi.ID) error) error {
 // merged into shared requests; large ones are split into batches of
 // vaultwire.MaxBatch IDs.
 func (c *Client) HasBlobs(ctx context.Context, ids []vaultapi.ID) ([]bool, error) {
+	if err := ctx.Err(); err != nil { // the filter would answer without the network
+		return nil, err
+	}
 	c.fmu.RLock()
 	f := c.filter
 	if f == nil {
@@ -236,6 +249,9 @@ func (c *Client) Locate(ctx context.Context, ids []vaultapi.ID) ([]vaultapi.Loca
 // their trailer encoding, which the vault compares with the pack's own
 // trailer. Storing is idempotent, so it is retried.
 func (c *Client) StorePack(ctx context.Context, sessionID string, p vaultapi.Pack) error {
+	if err := checkSession(sessionID); err != nil {
+		return err
+	}
 	if !pack.ValidName(p.Name) {
 		return fmt.Errorf("%w: pack name %q", vaultapi.ErrBadRequest, p.Name)
 	}
@@ -268,6 +284,9 @@ func (c *Client) StorePack(ctx context.Context, sessionID string, p vaultapi.Pac
 // only when the vault surely did not receive it.
 func (c *Client) Commit(ctx context.Context, sessionID string, cm vaultapi.Commit) (vaultapi.Point, error) {
 	var p vaultapi.Point
+	if err := checkSession(sessionID); err != nil {
+		return p, err
+	}
 	_, b, err := c.c.do(ctx, request{method: "POST", path: sessionPath(sessionID) + "/commit", body: vaultwire.EncodeCommit(cm),
 		ctype: "application/octet-stream", retry: once})
 	if err != nil {

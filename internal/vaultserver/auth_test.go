@@ -24,22 +24,27 @@ func randID() vaultapi.ID {
 	return id
 }
 
-// backup stores one pack and commits a point, returning both.
+// backup stores a data pack and a metadata pack and commits a point,
+// returning the data pack and the point.
 func backup(t *testing.T, v vaultapi.Vault) (vaultapi.Pack, vaultapi.Point) {
 	t.Helper()
 	ctx := context.Background()
 	w := pack.NewWriter(nil)
-	w.Add(vaultapi.KindInfo, randID(), []byte("sealed manifest"))
 	w.Add(vaultapi.KindData, randID(), []byte("sealed data"))
 	p := w.Finish()
+	w = pack.NewWriter(nil)
+	w.Add(vaultapi.KindInfo, randID(), []byte("sealed manifest"))
+	mp := w.Finish()
 	s, err := v.BeginBackup(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.StorePack(ctx, s.ID, p); err != nil {
-		t.Fatal(err)
+	for _, pk := range []vaultapi.Pack{p, mp} {
+		if err := v.StorePack(ctx, s.ID, pk); err != nil {
+			t.Fatal(err)
+		}
 	}
-	pt, err := v.Commit(ctx, s.ID, vaultapi.Commit{Info: p.Entries[0].ID, Refs: []vaultapi.ID{p.Entries[1].ID}})
+	pt, err := v.Commit(ctx, s.ID, vaultapi.Commit{Info: mp.Entries[0].ID, Refs: []vaultapi.ID{p.Entries[0].ID}})
 	if err != nil {
 		t.Fatal(err)
 	}
