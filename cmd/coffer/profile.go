@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -12,14 +13,27 @@ import (
 // addProfileFlags adds hidden flags that write pprof profiles, for the
 // measurements recorded in BENCHMARKS.md.
 func addProfileFlags(root *cobra.Command) {
-	var cpu, mem string
+	var cpu, mem, heap string
+	var heapAt time.Duration
 	pf := root.PersistentFlags()
+	pf.StringVar(&heap, "profile-heap", "", "write a heap profile to FILE at --profile-heap-at")
+	pf.DurationVar(&heapAt, "profile-heap-at", 3*time.Second, "when to take the heap profile")
+	_ = pf.MarkHidden("profile-heap")
+	_ = pf.MarkHidden("profile-heap-at")
 	pf.StringVar(&cpu, "profile-cpu", "", "write a CPU profile to FILE")
 	pf.StringVar(&mem, "profile-mem", "", "write an allocation profile to FILE")
 	_ = pf.MarkHidden("profile-cpu")
 	_ = pf.MarkHidden("profile-mem")
 	var cpuFile *os.File
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if heap != "" {
+			time.AfterFunc(heapAt, func() {
+				if f, err := os.Create(heap); err == nil {
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			})
+		}
 		if cpu == "" {
 			return nil
 		}

@@ -376,7 +376,7 @@ func (ru *run) walkRoots() (*future, error) {
 			m, _ := ru.r.Manifest(ru.ctx, *ru.opts.Parent)
 			prev = &format.Node{Type: format.TypeDir, Subtree: m.Root}
 		}
-		f := ru.walkDir(d, "", "", ru.node(".", st), prev, st, st.dev)
+		f := ru.walkDir(d, "", "", ru.node(".", st), prev, st, st.dev, true)
 		if f == nil {
 			return nil, fmt.Errorf("backup source / could not be read (see above)")
 		}

@@ -38,6 +38,7 @@ type dir interface {
 	// xattrs lists an entry's extended attributes (POSIX ACLs included),
 	// sorted by name; nil where the system has none.
 	xattrs(name string) ([]format.Xattr, error)
+	ownXattrs() ([]format.Xattr, error) // of the open directory itself
 	close() error
 }
 
@@ -46,6 +47,7 @@ type sourceFile interface {
 	io.ReadSeekCloser
 	io.ReaderAt
 	stat() (fileStat, error)
+	xattrs() ([]format.Xattr, error)
 }
 
 // idNames caches user and group names by ID.

@@ -79,6 +79,10 @@ func (d *pathDir) close() error { return nil }
 
 func (d *pathDir) xattrs(name string) ([]format.Xattr, error) { return nil, nil }
 
+func (d *pathDir) ownXattrs() ([]format.Xattr, error) { return nil, nil }
+
+func (f osFile) xattrs() ([]format.Xattr, error) { return nil, nil }
+
 // sparseExtents: on this system files are read whole.
 func sparseExtents(f sourceFile, st fileStat) ([]format.Extent, error) { return nil, nil }
 

@@ -73,7 +73,7 @@ func (ru *run) follow(path string, node format.Node, l *linkLeader) *future {
 			f.skip = true
 		default:
 			f.node.Size, f.node.Chunks, f.node.Extents = lead.Size, lead.Chunks, lead.Extents
-			f.node.Target, f.node.Rdev = lead.Target, lead.Rdev
+			f.node.Target, f.node.Rdev, f.node.Xattrs = lead.Target, lead.Rdev, lead.Xattrs
 			f.node.MTime, f.node.CTime = lead.MTime, lead.CTime
 		}
 	}()

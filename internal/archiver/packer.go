@@ -48,9 +48,12 @@ const smallBlob = 64 << 10
 func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, sealers, uploaders int) *packer {
 	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s,
 		plain: make(chan sealedBlob, sealers), in: make(chan sealedBlob, 4), uploads: make(chan vaultapi.Pack),
-		packBufs: make(chan []byte, 2+uploaders)}
+		packBufs: make(chan []byte, 1+uploaders)}
+	// Buffers grow to what they hold (most chunks are about 1 MiB, not the
+	// 4 MiB maximum): capacity nobody writes still counts for the garbage
+	// collector's heap target.
 	p.smallBufs.New = func() any { b := make([]byte, 0, smallBlob+format.Overhead+64); return &b }
-	p.bigBufs.New = func() any { b := make([]byte, 0, chunker.MaxSize+format.Overhead+64); return &b }
+	p.bigBufs.New = func() any { b := make([]byte, 0); return &b }
 	for range cap(p.packBufs) {
 		p.packBufs <- nil // allocated on first use
 	}
@@ -141,8 +144,8 @@ func (p *packer) putBuf(b sealedBlob) {
 	}
 }
 
-// newWriter takes a pack buffer from the free list, waiting while every
-// buffer is in use.
+// newWriter takes a data pack buffer from the free list, waiting while
+// every buffer is in use.
 func (p *packer) newWriter() *pack.Writer {
 	var b []byte
 	select {
@@ -155,7 +158,14 @@ func (p *packer) newWriter() *pack.Writer {
 	return pack.NewWriter(b)
 }
 
+// newMetaWriter starts a metadata pack: small, so it grows as it fills
+// rather than taking a full buffer for the whole backup.
+func (p *packer) newMetaWriter() *pack.Writer { return pack.NewWriter(make([]byte, 0, 256<<10)) }
+
 func (p *packer) freeBuf(b []byte) {
+	if cap(b) < pack.TargetSize { // a metadata pack's: not worth keeping
+		return
+	}
 	select {
 	case p.packBufs <- b[:0]:
 	default:
@@ -165,7 +175,7 @@ func (p *packer) freeBuf(b []byte) {
 func (p *packer) loop() {
 	defer p.wg.Done()
 	defer close(p.uploads)
-	data, meta := p.newWriter(), p.newWriter()
+	data, meta := p.newWriter(), p.newMetaWriter()
 	send := func(w *pack.Writer) bool {
 		select {
 		case p.uploads <- w.Finish():
@@ -188,7 +198,7 @@ func (p *packer) loop() {
 			if b.kind == vaultapi.KindData {
 				data = p.newWriter()
 			} else {
-				meta = p.newWriter()
+				meta = p.newMetaWriter()
 			}
 		}
 	}

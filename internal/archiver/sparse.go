@@ -46,7 +46,10 @@ func extentsLen(ext []format.Extent) uint64 {
 // a sparse one.
 func (j *fileJob) source() io.Reader {
 	if j.fut.node.Extents == nil {
-		return j.f
+		// Read as many bytes as the lstat said and no more: that saves the
+		// read that would only find the end of the file. A file that grew
+		// meanwhile shows in the fstat after the read, and is read again.
+		return io.LimitReader(j.f, j.st.size)
 	}
 	return &extentReader{r: j.f, ext: j.fut.node.Extents}
 }

@@ -72,11 +72,14 @@ func unchanged(prev *format.Node, st fileStat) bool {
 // entry handles one directory entry; nil means it was skipped.
 func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.Node, rootDev uint64) *future {
 	node := ru.node(name, st)
+	laterX := false // read the attributes later, through the open descriptor
 	switch {
 	case node.Type == format.TypeSocket:
 	case prev != nil && prev.Type == node.Type && prev.CTime == st.ctime && prev.Inode == st.ino:
 		// Setting or removing an attribute changes the ctime: none changed.
 		node.Xattrs = prev.Xattrs
+	case node.Type == format.TypeFile || node.Type == format.TypeDir:
+		laterX = true
 	default:
 		xs, err := d.xattrs(name)
 		if err != nil {
@@ -90,19 +93,19 @@ func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.No
 		if leader != nil {
 			return ru.follow(path, node, leader)
 		}
-		f := ru.entryContent(d, path, name, st, prev, node)
+		f := ru.entryContent(d, path, name, st, prev, node, laterX)
 		ru.links.lead(st.dev, st.ino, f)
 		return f
 	}
 	if node.Type == format.TypeDir {
-		return ru.walkDir(d, path, rel, node, prev, st, rootDev)
+		return ru.walkDir(d, path, rel, node, prev, st, rootDev, laterX)
 	}
-	return ru.entryContent(d, path, name, st, prev, node)
+	return ru.entryContent(d, path, name, st, prev, node, laterX)
 }
 
 // entryContent reads what a non-directory entry holds: a file's content
 // (queued for the workers), a symlink's target.
-func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.Node, node format.Node) *future {
+func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.Node, node format.Node, laterX bool) *future {
 	switch node.Type {
 	case format.TypeFile:
 		ru.files.Add(1)
@@ -126,7 +129,7 @@ func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.
 		node.Extents = ext
 		fut := newFuture(node)
 		select {
-		case ru.jobs <- &fileJob{f: f, path: path, st: st, fut: fut}:
+		case ru.jobs <- &fileJob{f: f, path: path, st: st, fut: fut, xattrs: laterX}:
 		case <-ru.ctx.Done():
 			f.Close()
 			fut.err = ru.ctx.Err()
@@ -157,7 +160,7 @@ func readErr(err error) error {
 // walkDir lists a directory and returns the future of its node. When a
 // walker slot is free, the listing runs in its own goroutine, so several
 // directories are read at once.
-func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *format.Node, st fileStat, rootDev uint64) *future {
+func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *format.Node, st fileStat, rootDev uint64, laterX bool) *future {
 	ru.dirs.Add(1)
 	if ru.opts.OneFileSystem && st.dev != rootDev {
 		return ru.tree(nil, &node) // a mount point: kept, empty
@@ -166,6 +169,13 @@ func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *for
 	if err != nil {
 		ru.problem(path, readErr(err), true)
 		return nil
+	}
+	if laterX {
+		xs, err := d.ownXattrs()
+		if err != nil {
+			ru.problem(path, fmt.Errorf("extended attributes not stored: %w", err), false)
+		}
+		node.Xattrs = xs
 	}
 	select {
 	case ru.walkers <- struct{}{}:

@@ -11,10 +11,11 @@ import (
 )
 
 type fileJob struct {
-	f    sourceFile
-	path string
-	st   fileStat
-	fut  *future
+	f      sourceFile
+	path   string
+	st     fileStat
+	fut    *future
+	xattrs bool // read the file's extended attributes too
 }
 
 // fatalError wraps an error that must stop the backup (vault, sealing),
@@ -29,6 +30,13 @@ func (ru *run) worker() {
 	defer ru.bufs.Put(bufp)
 	ch := chunker.New(nil, ru.table, *bufp)
 	for job := range ru.jobs {
+		if job.xattrs {
+			xs, err := job.f.xattrs()
+			if err != nil {
+				ru.problem(job.path, fmt.Errorf("extended attributes not stored: %w", err), false)
+			}
+			job.fut.node.Xattrs = xs
+		}
 		ru.file(ch, job)
 		job.f.Close()
 		close(job.fut.done)

@@ -5,6 +5,7 @@ package archiver
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -21,13 +22,33 @@ func (d *fdDir) procPath(name string) string {
 
 func (d *fdDir) xattrs(name string) ([]format.Xattr, error) {
 	p := d.procPath(name)
-	list, err := xattrList(p)
-	if err != nil || len(list) == 0 {
+	return readXattrs(name,
+		func(buf []byte) (int, error) { return unix.Llistxattr(p, buf) },
+		func(attr string, buf []byte) (int, error) { return unix.Lgetxattr(p, attr, buf) })
+}
+
+// ownXattrs reads the attributes of the open directory itself.
+func (d *fdDir) ownXattrs() ([]format.Xattr, error) { return fdXattrs(d.fd(), d.f.Name()) }
+
+// xattrs reads the attributes of an open file through its descriptor,
+// which spares the path lookup of the other calls.
+func (f rawFile) xattrs() ([]format.Xattr, error) { return fdXattrs(int(f), "") }
+
+func fdXattrs(fd int, name string) ([]format.Xattr, error) {
+	return readXattrs(name,
+		func(buf []byte) (int, error) { return unix.Flistxattr(fd, buf) },
+		func(attr string, buf []byte) (int, error) { return unix.Fgetxattr(fd, attr, buf) })
+}
+
+// readXattrs lists and reads all attributes with the given calls.
+func readXattrs(name string, list func([]byte) (int, error), get func(string, []byte) (int, error)) ([]format.Xattr, error) {
+	names, err := xattrList(list)
+	if err != nil || len(names) == 0 {
 		return nil, err
 	}
-	out := make([]format.Xattr, 0, len(list))
-	for _, n := range list {
-		v, err := xattrGet(p, n)
+	out := make([]format.Xattr, 0, len(names))
+	for _, n := range names {
+		v, err := xattrGet(get, n)
 		if errors.Is(err, unix.ENODATA) {
 			continue // removed meanwhile
 		}
@@ -44,23 +65,27 @@ func ignorableXattrErr(err error) bool {
 	return errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS)
 }
 
-func xattrList(p string) ([]string, error) {
-	buf := make([]byte, 1024)
+func xattrList(list func([]byte) (int, error)) ([]string, error) {
+	var small [256]byte
+	buf := small[:]
 	for {
-		n, err := unix.Llistxattr(p, buf)
+		n, err := list(buf)
 		if ignorableXattrErr(err) {
 			return nil, nil
 		}
 		if errors.Is(err, unix.ERANGE) {
-			sz, err := unix.Llistxattr(p, nil)
+			sz, err := list(nil)
 			if err != nil {
-				return nil, &os.PathError{Op: "listxattr", Path: p, Err: err}
+				return nil, fmt.Errorf("listxattr: %w", err)
 			}
 			buf = make([]byte, sz+256)
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "listxattr", Path: p, Err: err}
+			return nil, fmt.Errorf("listxattr: %w", err)
+		}
+		if n == 0 {
+			return nil, nil
 		}
 		var names []string
 		for _, b := range bytes.Split(buf[:n], []byte{0}) {
@@ -72,12 +97,12 @@ func xattrList(p string) ([]string, error) {
 	}
 }
 
-func xattrGet(p, name string) ([]byte, error) {
+func xattrGet(get func(string, []byte) (int, error), name string) ([]byte, error) {
 	buf := make([]byte, 256)
 	for {
-		n, err := unix.Lgetxattr(p, name, buf)
+		n, err := get(name, buf)
 		if errors.Is(err, unix.ERANGE) {
-			sz, err := unix.Lgetxattr(p, name, nil)
+			sz, err := get(name, nil)
 			if err != nil {
 				return nil, err
 			}
