@@ -98,6 +98,23 @@ func TestRegisterBackupRestoreThroughServer(t *testing.T) {
 	}
 	a.must(exitOK, "verify")
 
+	// The trees of a remote vault are kept, sealed, in the cache folder;
+	// a damaged copy is dropped and read from the vault again.
+	cached, _ := filepath.Glob(filepath.Join(homeA, "cache", "trees", "*", "*"))
+	if len(cached) == 0 {
+		t.Fatal("no tree was kept in the cache folder")
+	}
+	for _, f := range cached {
+		if b, err := os.ReadFile(f); err == nil && len(b) > 0 {
+			b[len(b)/2] ^= 0xff
+			os.WriteFile(f, b, 0o600)
+		}
+	}
+	out, _ = a.must(exitOK, "backup", "--json", src)
+	if !strings.Contains(out, `"bytes_read":0`) {
+		t.Errorf("a second backup of unchanged files read them again: %s", out)
+	}
+
 	_, errs := a.must(exitRefused, "points", "delete", pts[0].ID)
 	if !strings.Contains(errs, "operator action") {
 		t.Errorf("points delete said %q", errs)

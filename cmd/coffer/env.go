@@ -187,8 +187,35 @@ func (g *globals) openRepo(ctx context.Context, create bool) (*repo.Repo, *sessi
 		return nil, nil, err
 	}
 	g.ensureVerifier(ctx, s, r.Keys)
+	if s.remote != nil {
+		g.useTreeCache(r, s)
+	}
 	if created && !g.quiet {
 		fmt.Fprintln(g.stderr, "Created this machine's keys. Keep the passphrase safe: without it the backups cannot be read.\nAdd a recovery key with: coffer key add-recovery")
 	}
 	return r, s, nil
+}
+
+// treeCacheBytes bounds the sealed trees kept in the cache folder.
+const treeCacheBytes = 512 << 20
+
+// useTreeCache keeps the trees of a remote vault in the cache folder, so
+// change detection reads the previous point locally. Without a usable
+// cache folder the trees come from the vault, as with the embedded one.
+func (g *globals) useTreeCache(r *repo.Repo, s *session) {
+	home, err := g.homeDir()
+	if err != nil {
+		return
+	}
+	d, err := repo.OpenDiskCache(filepath.Join(home, "cache", "trees", s.creds.VaultID+"-"+s.creds.MachineID), treeCacheBytes)
+	if err != nil {
+		fmt.Fprintf(g.stderr, "warning: tree cache unavailable, reading trees from the vault: %v\n", err)
+		return
+	}
+	r.Trees = d
+	prev := s.close
+	s.close = func() error {
+		d.Close()
+		return prev()
+	}
 }

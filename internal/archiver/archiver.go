@@ -146,7 +146,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 	if info, err := r.Vault.Info(ctx); err == nil && info.Embedded {
 		uploaders = 1 // a local disk keeps up; fewer packs in memory
 	}
-	ru.packer = newPacker(ctx, r.Vault, sess.ID, sealer, runtime.GOMAXPROCS(0), uploaders)
+	ru.packer = newPacker(ctx, r.Vault, sess.ID, sealer, r.KeepTree, runtime.GOMAXPROCS(0), uploaders)
 
 	stopRenew := ru.renewSessions(sess)
 	stopProgress := ru.progressLoop(start)

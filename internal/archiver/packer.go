@@ -26,6 +26,8 @@ type packer struct {
 	v      vaultapi.Vault
 	sess   string
 	sealer *format.Sealer
+	// keepTree is told of every sealed tree, for the agent's cache folder.
+	keepTree func(vaultapi.ID, []byte)
 
 	plain   chan sealedBlob // to the sealers: plaintext copies
 	in      chan sealedBlob // to the pack loop: sealed blobs
@@ -45,8 +47,8 @@ type packer struct {
 // smallBlob is the largest blob that takes a buffer from the small pool.
 const smallBlob = 64 << 10
 
-func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, sealers, uploaders int) *packer {
-	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s,
+func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, keepTree func(vaultapi.ID, []byte), sealers, uploaders int) *packer {
+	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s, keepTree: keepTree,
 		plain: make(chan sealedBlob, sealers), in: make(chan sealedBlob, 4), uploads: make(chan vaultapi.Pack),
 		packBufs: make(chan []byte, 1+uploaders)}
 	// Buffers grow to what they hold (most chunks are about 1 MiB, not the
@@ -128,6 +130,9 @@ func (p *packer) seal() {
 			continue
 		}
 		*out = sealed
+		if b.kind == vaultapi.KindTree && p.keepTree != nil {
+			p.keepTree(b.id, sealed)
+		}
 		select {
 		case p.in <- sealedBlob{kind: b.kind, id: b.id, buf: out, big: big}:
 		case <-p.ctx.Done():

@@ -25,6 +25,11 @@ type Repo struct {
 
 	treeMu sync.Mutex
 	trees  map[vaultapi.ID]*treeEntry
+
+	// Trees, if set, keeps sealed tree blobs in the agent's cache folder,
+	// so that with a remote vault a backup's change detection reads the
+	// previous point's trees locally instead of over the network.
+	Trees *DiskCache
 }
 
 // MinPassphrase is the shortest passphrase accepted for new keys.

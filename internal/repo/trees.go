@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -131,11 +132,17 @@ func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree
 	}
 	at := make(map[vaultapi.ID][]int, len(ids))
 	uniq := make([]vaultapi.ID, 0, len(ids))
+	var plain []byte
 	for i, id := range ids {
-		if at[id] == nil {
+		if at[id] == nil && !r.cachedTree(id, &plain, func(t *format.Tree) { trees[i] = t }) {
 			uniq = append(uniq, id)
 		}
 		at[id] = append(at[id], i)
+	}
+	for i, id := range ids { // duplicates of a cached ID
+		if trees[i] == nil && at[id][0] != i && trees[at[id][0]] != nil {
+			trees[i] = trees[at[id][0]]
+		}
 	}
 	var locs []vaultapi.Location
 	for i := 0; i < len(uniq); i += 10000 {
@@ -158,12 +165,13 @@ func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree
 		}
 	}
 	packs, byPack := GroupByPack(locs)
-	var buf, plain []byte
+	var buf []byte
 	for _, p := range packs {
 		var err error
 		buf, err = r.ReadBlobs(ctx, p, byPack[p], buf, func(l vaultapi.Location, sealed []byte) error {
 			var t *format.Tree
 			var err error
+			r.KeepTree(l.ID, sealed)
 			plain, err = r.OpenBlob(vaultapi.KindTree, l.ID, sealed, plain)
 			if err == nil {
 				t, err = format.DecodeTree(plain)
@@ -190,4 +198,37 @@ func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree
 		}
 	}
 	return trees, errs
+}
+
+// KeepTree puts a copy of a sealed tree blob in the cache folder, if the
+// repo has one. Only sealed bytes are kept: nothing readable lands on disk.
+func (r *Repo) KeepTree(id vaultapi.ID, sealed []byte) {
+	if r.Trees != nil {
+		r.Trees.put(id, bytes.Clone(sealed))
+	}
+}
+
+// cachedTree decodes a tree from the cache folder, if it is there and
+// authentic; a damaged copy is dropped and the vault asked instead.
+func (r *Repo) cachedTree(id vaultapi.ID, plain *[]byte, found func(*format.Tree)) bool {
+	if r.Trees == nil {
+		return false
+	}
+	sealed, ok := r.Trees.get(id, nil)
+	if !ok {
+		return false
+	}
+	p, err := r.OpenBlob(vaultapi.KindTree, id, sealed, *plain)
+	if err != nil {
+		r.Trees.remove(id)
+		return false
+	}
+	*plain = p
+	t, err := format.DecodeTree(p)
+	if err != nil {
+		r.Trees.remove(id)
+		return false
+	}
+	found(t)
+	return true
 }
