@@ -87,7 +87,7 @@ type run struct {
 	sess   string
 
 	jobs    chan *fileJob
-	walkers chan struct{} // slots for directories listed concurrently
+	walkers chan struct{}  // slots for directories listed concurrently
 	listers sync.WaitGroup // directories being listed in their own goroutines
 	packer  *packer
 

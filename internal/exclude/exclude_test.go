@@ -192,4 +192,3 @@ func TestReadFile(t *testing.T) {
 		t.Fatalf("ReadFile(missing) error = %v, want a not-exist error naming the file", err)
 	}
 }
-

@@ -41,4 +41,3 @@ const CacheDirTagName = "CACHEDIR.TAG"
 
 // CacheDirSignature is how a valid CACHEDIR.TAG begins.
 const CacheDirSignature = "Signature: 8a477f597d28d172789f06886806bc55"
-

@@ -1,7 +1,6 @@
 package meta
 
 import (
-
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -201,4 +200,3 @@ func encodeRefs(mb *bolt.Bucket, refs []vaultapi.ID) ([]byte, error) {
 	}
 	return b, nil
 }
-
