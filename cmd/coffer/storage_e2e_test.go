@@ -101,6 +101,19 @@ func TestEmbeddedVaultOnAzurite(t *testing.T) {
 	if !strings.Contains(errs, "vault storage: ") || !strings.Contains(errs, "access denied") {
 		t.Errorf("wrong key said %q", errs)
 	}
+
+	// A connection string names the account, key and endpoint at once; a
+	// second vault shares the container under another prefix.
+	small := filepath.Join(tmp, "small")
+	writeTree(t, small, map[string]string{"a.txt": "hello", "d/b.txt": strings.Repeat("coffer ", 10000)})
+	cs := cli{t, map[string]string{
+		"COFFER_HOME": filepath.Join(tmp, "home2"), "COFFER_VAULT": filepath.Join(tmp, "vault2"),
+		"COFFER_PASSPHRASE":    testPass,
+		"COFFER_VAULT_STORAGE": "azblob://coffer-e2e/vault-2",
+		"AZURE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=http;AccountName=" + storagetest.AzuriteAccount +
+			";AccountKey=" + storagetest.AzuriteKey + ";BlobEndpoint=" + az.URL + ";",
+	}}
+	roundTrip(t, cs, small)
 }
 
 // s3Env is the environment of a vault on a fresh gofakes3 service.
