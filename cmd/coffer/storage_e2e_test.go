@@ -1,8 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"io/fs"
 	"net/url"
 	"os"
 	"os/exec"
@@ -94,6 +95,7 @@ func TestEmbeddedVaultOnAzurite(t *testing.T) {
 		"AZURE_STORAGE_ACCOUNT": storagetest.AzuriteAccount, "AZURE_STORAGE_KEY": storagetest.AzuriteKey,
 	}}
 	roundTrip(t, c, goTree(t))
+	noSecretIn(t, filepath.Join(tmp, "vault"), storagetest.AzuriteKey)
 
 	// A wrong key is refused at start, naming the problem.
 	c.env["AZURE_STORAGE_KEY"] = "d3JvbmcKd3JvbmcKd3JvbmcKd3JvbmcKd3JvbmcKd3Jvbmc="
@@ -114,6 +116,30 @@ func TestEmbeddedVaultOnAzurite(t *testing.T) {
 			";AccountKey=" + storagetest.AzuriteKey + ";BlobEndpoint=" + az.URL + ";",
 	}}
 	roundTrip(t, cs, small)
+	noSecretIn(t, filepath.Join(tmp, "vault2"), storagetest.AzuriteKey)
+}
+
+// noSecretIn fails if a file under dir holds one of the secrets.
+func noSecretIn(t *testing.T, dir string, secrets ...string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s holds a storage secret", p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // s3Env is the environment of a vault on a fresh gofakes3 service.
@@ -130,6 +156,7 @@ func TestEmbeddedVaultOnS3(t *testing.T) {
 	env["COFFER_HOME"], env["COFFER_VAULT"] = filepath.Join(tmp, "home"), filepath.Join(tmp, "vault")
 	env["COFFER_PASSPHRASE"], env["COFFER_VAULT_STORAGE"] = testPass, storageURL
 	roundTrip(t, cli{t, env}, goTree(t))
+	noSecretIn(t, env["COFFER_VAULT"], env["AWS_SECRET_ACCESS_KEY"])
 }
 
 func TestVaultServerOnS3(t *testing.T) {
@@ -142,10 +169,15 @@ func TestVaultServerOnS3(t *testing.T) {
 	root.SetArgs([]string{"vault", "serve", "--dir", dir, "--listen", "127.0.0.1:0", "--storage", storageURL})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
-	defer func() {
+	stop := func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
+		}
+	}
+	defer func() {
+		if ctx.Err() == nil {
+			stop()
 		}
 	}()
 	deadline := time.Now().Add(20 * time.Second)
@@ -173,9 +205,19 @@ func TestVaultServerOnS3(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
 		t.Errorf("a vault served from S3 made %s", filepath.Join(dir, "data"))
 	}
-	outM, _ := op.must(exitOK, "vault", "machines", "--dir", dir, "--json")
-	var machines []map[string]any
-	if err := json.Unmarshal([]byte(outM), &machines); err != nil || len(machines) != 1 {
-		t.Errorf("vault machines: %v %s", err, outM)
+	noSecretIn(t, dir, env["AWS_SECRET_ACCESS_KEY"])
+
+	// Stopped, operator commands open the recorded store themselves, with
+	// the credentials of their environment.
+	stop()
+	op.env["AWS_ACCESS_KEY_ID"], op.env["AWS_SECRET_ACCESS_KEY"] = env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+	outP, _ := op.must(exitOK, "vault", "points", "--dir", dir, "--machine", "web-01")
+	if !strings.Contains(outP, "web-01") {
+		t.Errorf("vault points: %s", outP)
+	}
+	// A restart with another store is refused.
+	_, errs := op.must(exitUsage, "vault", "serve", "--dir", dir, "--listen", "127.0.0.1:0", "--storage", filepath.Join(t.TempDir(), "packs"))
+	if !strings.Contains(errs, "keeps its data in s3://coffer-e2e/vault-1") {
+		t.Errorf("restart on another store said %q", errs)
 	}
 }
