@@ -57,7 +57,11 @@ Examples:
 			if err != nil {
 				return err
 			}
-			tv, err := vault.OpenTransient(ctx, dir)
+			st, err := openVaultStorage(ctx, dir, g.vaultStorageURL(), g.getenv)
+			if err != nil {
+				return err
+			}
+			tv, err := vault.OpenTransient(ctx, dir, st)
 			if err != nil {
 				return err
 			}

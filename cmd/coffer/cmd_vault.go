@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/meta"
-	"github.com/coffer-backup/coffer/internal/storage/local"
 	"github.com/coffer-backup/coffer/internal/vault"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/coffer-backup/coffer/internal/vaultclient"
@@ -69,14 +68,16 @@ local operator token it keeps in DIR. From elsewhere, give --remote URL
 	return cmd
 }
 
-// openServedVault opens the vault in dir: metadata, packs and the vault core.
-func openServedVault(dir string, log *slog.Logger) (*vault.Vault, *meta.Bolt, error) {
+// openServedVault opens the vault in dir: metadata, packs (in the store
+// storageURL names, "" for the one the vault recorded; see storage.go) and
+// the vault core.
+func openServedVault(ctx context.Context, g *globals, dir, storageURL string, log *slog.Logger) (*vault.Vault, *meta.Bolt, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("vault directory: %w", err)
 	}
-	st, err := local.New(filepath.Join(dir, "data"))
+	st, err := openVaultStorage(ctx, dir, storageURL, g.getenv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("vault storage: %w", err)
+		return nil, nil, err
 	}
 	m, err := meta.OpenBolt(filepath.Join(dir, "meta.db"), func() string {
 		b := make([]byte, 16)
@@ -90,9 +91,9 @@ func openServedVault(dir string, log *slog.Logger) (*vault.Vault, *meta.Bolt, er
 }
 
 func newVaultServeCmd(g *globals, vf *vaultFlags) *cobra.Command {
-	var listen, url, certFile, keyFile string
+	var storageURL, listen, url, certFile, keyFile string
 	cmd := &cobra.Command{
-		Use:   "serve --dir DIR [--listen ADDR] [--url URL]",
+		Use:   "serve --dir DIR [--storage URL] [--listen ADDR] [--url URL]",
 		Short: "Serve a vault over HTTPS",
 		Long: `Serve the vault in DIR over HTTPS until interrupted.
 
@@ -100,7 +101,21 @@ TLS is always on. On first start a self-signed certificate is made in DIR and
 kept; its SHA-256 fingerprint is printed, and vault credentials files pin it.
 Give --cert and --key to use your own certificate instead. --url is the
 address machines use to reach the vault (default https://HOSTNAME:PORT).
-Logs are JSON lines on stderr.`,
+Logs are JSON lines on stderr.
+
+DIR holds the metadata, the certificate and tokens; --storage names where
+the packs go: a directory, azblob://CONTAINER[/PREFIX][?endpoint=URL] or
+s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=true], with
+credentials in the environment (AZURE_STORAGE_*, AWS_*). The default is
+DIR/data. The store is checked at start: a malformed URL (exit code 2),
+missing or refused credentials or an unreachable service (exit code 1) stop
+the server before it listens. DIR records the URL at the first start and
+later starts refuse another one.
+
+Examples:
+  coffer vault serve --dir /srv/coffer
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... coffer vault serve --dir /srv/coffer \
+      --storage 's3://backups/vault?endpoint=https://minio.example:9000&path_style=true'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if vf.dir == "" {
@@ -109,9 +124,10 @@ Logs are JSON lines on stderr.`,
 			if (certFile == "") != (keyFile == "") {
 				return usageError{errors.New("give both --cert and --key, or neither")}
 			}
-			return runVaultServe(cmd.Context(), g, vf.dir, listen, url, certFile, keyFile)
+			return runVaultServe(cmd.Context(), g, vf.dir, storageURL, listen, url, certFile, keyFile)
 		},
 	}
+	cmd.Flags().StringVar(&storageURL, "storage", "", "where the packs go: a directory, azblob://… or s3://… (default: what DIR recorded, else DIR/data)")
 	cmd.Flags().StringVar(&listen, "listen", ":8443", "address to listen on")
 	cmd.Flags().StringVar(&url, "url", "", "URL machines use to reach this vault (default https://HOSTNAME:PORT)")
 	cmd.Flags().StringVar(&certFile, "cert", "", "PEM certificate (default: a self-signed one kept in DIR)")
@@ -119,13 +135,13 @@ Logs are JSON lines on stderr.`,
 	return cmd
 }
 
-func runVaultServe(ctx context.Context, g *globals, dir, listen, url, certFile, keyFile string) error {
+func runVaultServe(ctx context.Context, g *globals, dir, storageURL, listen, url, certFile, keyFile string) error {
 	log := slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
 	}
-	v, m, err := openServedVault(dir, log)
+	v, m, err := openServedVault(ctx, g, dir, storageURL, log)
 	if err != nil {
 		return err
 	}
@@ -267,7 +283,7 @@ func (g *globals) openOperator(ctx context.Context, vf *vaultFlags) (operator, f
 	if _, err := os.Stat(filepath.Join(dir, "meta.db")); err != nil {
 		return nil, nil, usageError{fmt.Errorf("%s is not a vault directory (no meta.db)", dir)}
 	}
-	v, m, err := openServedVault(dir, nil)
+	v, m, err := openServedVault(ctx, g, dir, "", nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -86,10 +86,11 @@ type session struct {
 }
 
 // openVault opens the vault this machine uses: the vault server it is
-// registered with (machine credentials in its home), unless --vault or
-// COFFER_VAULT names an embedded vault; else the embedded vault.
+// registered with (machine credentials in its home), unless --vault,
+// COFFER_VAULT, --vault-storage or COFFER_VAULT_STORAGE names an embedded
+// vault; else the embedded vault, on its store (storage.go).
 func (g *globals) openVault(ctx context.Context) (*session, error) {
-	if g.vault == "" && g.getenv("COFFER_VAULT") == "" {
+	if g.vault == "" && g.getenv("COFFER_VAULT") == "" && g.vaultStorageURL() == "" {
 		mc, path, err := g.loadMachineCredentials()
 		if err == nil {
 			c, err := vaultclient.New(vaultclient.Config{URL: mc.URL, Fingerprint: mc.Fingerprint, Token: mc.Token})
@@ -106,7 +107,11 @@ func (g *globals) openVault(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := vault.OpenEmbedded(ctx, dir, nil, nil)
+	st, err := openVaultStorage(ctx, dir, g.vaultStorageURL(), g.getenv)
+	if err != nil {
+		return nil, err
+	}
+	e, err := vault.OpenEmbedded(ctx, dir, st, nil)
 	if err != nil {
 		return nil, err
 	}

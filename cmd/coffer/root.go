@@ -16,6 +16,7 @@ type globals struct {
 
 	json           bool   // --json: machine-readable output on stdout
 	vault          string // --vault DIR, or COFFER_VAULT
+	vaultStorage   string // --vault-storage URL, or COFFER_VAULT_STORAGE
 	home           string // --home DIR, or COFFER_HOME
 	passphraseFile string // --passphrase-file FILE
 	quiet          bool   // --quiet: no progress
@@ -54,6 +55,7 @@ operator action such as deleting a recovery point).`,
 	pf := root.PersistentFlags()
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON on stdout")
 	pf.StringVar(&g.vault, "vault", "", "embedded vault directory (default $COFFER_VAULT, else the user data directory)")
+	pf.StringVar(&g.vaultStorage, "vault-storage", "", "where the embedded vault keeps its data: a directory, azblob://CONTAINER[/PREFIX] or s3://BUCKET[/PREFIX] (default $COFFER_VAULT_STORAGE, else what the vault recorded at its first use, else DIR/data)")
 	pf.StringVar(&g.home, "home", "", "agent home: configuration, keys and cache folder (default $COFFER_HOME, else the user config directory)")
 	pf.StringVar(&g.passphraseFile, "passphrase-file", "", "read the passphrase from FILE (default $COFFER_PASSPHRASE, else a prompt)")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")

@@ -47,14 +47,18 @@ const (
 	HoldGap  = 150 * time.Millisecond
 )
 
-// OpenTransient opens the embedded vault in dir for reading.
-func OpenTransient(ctx context.Context, dir string) (*Transient, error) {
-	st, err := local.New(filepath.Join(dir, "data"))
-	if err != nil {
-		return nil, fmt.Errorf("vault storage: %w", err)
+// OpenTransient opens the embedded vault in dir, whose packs st holds (nil
+// for the local directory DIR/data), for reading.
+func OpenTransient(ctx context.Context, dir string, st storage.Storage) (*Transient, error) {
+	if st == nil {
+		l, err := local.New(filepath.Join(dir, "data"))
+		if err != nil {
+			return nil, fmt.Errorf("vault storage: %w", err)
+		}
+		st = l
 	}
 	t := &Transient{dir: dir, st: st}
-	err = t.with(ctx, func(v vaultapi.Vault) error {
+	err := t.with(ctx, func(v vaultapi.Vault) error {
 		info, err := v.Info(ctx)
 		t.machineID = info.MachineID
 		return err

@@ -34,6 +34,11 @@ import (
 // Schemes are the URL schemes Open knows.
 var Schemes = []string{"file", "azblob", "s3"}
 
+// ErrURL marks a mistake in the storage URL itself (as opposed to a
+// service that is unreachable or refuses the credentials); test with
+// errors.Is.
+var ErrURL = errors.New("bad storage URL")
+
 // openTimeout bounds the checks Open makes when ctx has no deadline.
 const openTimeout = 30 * time.Second
 
@@ -74,7 +79,7 @@ func Open(ctx context.Context, rawURL string, env func(string) string) (storage.
 // openDriver opens the driver and returns it with the URL's prefix.
 func openDriver(ctx context.Context, rawURL string, env func(string) string) (storage.Storage, string, error) {
 	if strings.TrimSpace(rawURL) == "" {
-		return nil, "", errors.New("storage URL is empty")
+		return nil, "", badURL{"storage URL is empty"}
 	}
 	if isPath(rawURL) {
 		s, err := local.New(rawURL)
@@ -82,10 +87,10 @@ func openDriver(ctx context.Context, rawURL string, env func(string) string) (st
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, "", fmt.Errorf("malformed storage URL: %w", err)
+		return nil, "", badURL{fmt.Sprintf("malformed storage URL: %v", err)}
 	}
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("storage URL %s: %s", redact(rawURL), fmt.Sprintf(format, args...))
+		return badURL{fmt.Sprintf("storage URL %s: %s", redact(rawURL), fmt.Sprintf(format, args...))}
 	}
 	if u.User != nil {
 		return nil, "", bad("credentials do not go in the URL; set them in the environment")
@@ -131,7 +136,13 @@ func openDriver(ctx context.Context, rawURL string, env func(string) string) (st
 	return nil, "", bad("unknown scheme %q; known: %s, or a plain directory path", u.Scheme, strings.Join(Schemes, ", "))
 }
 
-// urlError is a mistake in the URL itself.
+// badURL is the error Open returns for a mistake in the URL; it is ErrURL.
+type badURL struct{ msg string }
+
+func (e badURL) Error() string        { return e.msg }
+func (e badURL) Is(target error) bool { return target == ErrURL }
+
+// urlError is a mistake in the URL itself, found by a driver's opener.
 type urlError struct{ msg string }
 
 func (e urlError) Error() string { return e.msg }
@@ -171,10 +182,8 @@ func openAzure(ctx context.Context, u *url.URL, env func(string) string) (storag
 		return nil, urlErrorf("%q is not a valid container name (3 to 63 lowercase letters, digits and single hyphens)", u.Host)
 	}
 	endpoint := u.Query().Get("endpoint")
-	if endpoint != "" {
-		if eu, err := url.Parse(endpoint); err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
-			return nil, urlErrorf("endpoint %q is not an http(s) URL", endpoint)
-		}
+	if err := checkEndpoint(endpoint); err != nil {
+		return nil, err
 	}
 	c := azure.Config{
 		Container:        u.Host,
@@ -206,10 +215,8 @@ func openS3(ctx context.Context, u *url.URL, env func(string) string) (storage.S
 		SessionToken:    env("AWS_SESSION_TOKEN"),
 		Profile:         env("AWS_PROFILE"),
 	}
-	if cc.Endpoint != "" {
-		if eu, err := url.Parse(cc.Endpoint); err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
-			return nil, urlErrorf("endpoint %q is not an http(s) URL", cc.Endpoint)
-		}
+	if err := checkEndpoint(cc.Endpoint); err != nil {
+		return nil, err
 	}
 	if cc.Region == "" {
 		cc.Region = env("AWS_REGION")
@@ -231,6 +238,23 @@ func openS3(ctx context.Context, u *url.URL, env func(string) string) (storage.S
 	return s3.New(ctx, s3.Config{Client: client, Bucket: u.Host, Endpoint: cc.Endpoint})
 }
 
+// checkEndpoint accepts an empty endpoint or an http(s) URL that carries
+// no credentials (no user information, no query: a SAS token belongs in
+// the environment), so that a storage URL can be shown and recorded.
+func checkEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return nil
+	}
+	eu, err := url.Parse(endpoint)
+	if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
+		return urlErrorf("endpoint %q is not an http(s) URL", redact(endpoint))
+	}
+	if eu.User != nil || eu.RawQuery != "" || eu.Fragment != "" {
+		return urlErrorf("endpoint %q carries credentials or parameters; give only scheme, host and path, and credentials in the environment", redact(endpoint))
+	}
+	return nil
+}
+
 // redact hides what may be secrets in a URL: user information (credentials
 // do not belong there, but may be pasted there) and the values of unknown
 // query parameters (a SAS token, say).
@@ -245,7 +269,14 @@ func redact(rawURL string) string {
 	}
 	q := u.Query()
 	for k := range q {
-		if k != "endpoint" && k != "region" && k != "path_style" {
+		switch k {
+		case "region", "path_style":
+		case "endpoint":
+			if e := q.Get(k); redact(e) != e {
+				q.Set(k, redact(e))
+				changed = true
+			}
+		default:
 			q.Set(k, "REDACTED")
 			changed = true
 		}

@@ -2,8 +2,10 @@ package backends_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,12 +168,25 @@ func TestOpenErrors(t *testing.T) {
 		{"s3://bucket?path_style=true&endpoint=" + nowhere, fakeAWSEnv,
 			"s3: cannot reach endpoint " + nowhere + ": connect: connection refused; is the service running?"},
 		{"s3://bucket?endpoint=" + fakeS3, map[string]string{"AWS_ACCESS_KEY_ID": "only-the-id"}, "both an access key ID and a secret"},
+		{"s3://bucket?endpoint=" + url.QueryEscape("http://key:s3cr3tvalue@127.0.0.1:9"), fakeAWSEnv, "carries credentials"},
+		{"azblob://c0ntainer?endpoint=" + url.QueryEscape(az.URL+"?sv=1&sig=s3cr3tvalue"), azuriteEnv, "carries credentials"},
 	}
 	for _, tc := range tests {
 		_, err := backends.Open(context.Background(), tc.url, envOf(tc.env))
 		t.Logf("Open(%q): %v", tc.url, err)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open(%q):\n got error %v\nwant one containing %q", tc.url, err, tc.want)
+		}
+		if strings.Contains(err.Error(), "s3cr3tvalue") {
+			t.Errorf("Open(%q): the error shows a secret: %v", tc.url, err)
+		}
+		// Mistakes in the URL are ErrURL; missing or refused credentials
+		// and a service that cannot be reached are not.
+		service := strings.Contains(tc.want, "cannot reach") || strings.Contains(tc.want, "access denied") ||
+			strings.Contains(tc.want, "no credentials") || strings.Contains(tc.want, "set AZURE_STORAGE_ACCOUNT") ||
+			strings.Contains(tc.want, "access key ID")
+		if got := errors.Is(err, backends.ErrURL); got == service {
+			t.Errorf("Open(%q): errors.Is(err, ErrURL) = %v, want %v", tc.url, got, !service)
 		}
 	}
 }
