@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,13 +14,16 @@ import (
 // addProfileFlags adds hidden flags that write pprof profiles, for the
 // measurements recorded in BENCHMARKS.md.
 func addProfileFlags(root *cobra.Command) {
-	var cpu, mem, heap string
+	var cpu, mem, heap, trc string
 	var heapAt time.Duration
 	pf := root.PersistentFlags()
 	pf.StringVar(&heap, "profile-heap", "", "write a heap profile to FILE at --profile-heap-at")
 	pf.DurationVar(&heapAt, "profile-heap-at", 3*time.Second, "when to take the heap profile")
 	_ = pf.MarkHidden("profile-heap")
 	_ = pf.MarkHidden("profile-heap-at")
+	pf.StringVar(&trc, "profile-trace", "", "write an execution trace to FILE")
+	_ = pf.MarkHidden("profile-trace")
+	var trcFile *os.File
 	pf.StringVar(&cpu, "profile-cpu", "", "write a CPU profile to FILE")
 	pf.StringVar(&mem, "profile-mem", "", "write an allocation profile to FILE")
 	_ = pf.MarkHidden("profile-cpu")
@@ -34,6 +38,16 @@ func addProfileFlags(root *cobra.Command) {
 				}
 			})
 		}
+		if trc != "" {
+			f, err := os.Create(trc)
+			if err != nil {
+				return fmt.Errorf("trace: %w", err)
+			}
+			trcFile = f
+			if err := trace.Start(f); err != nil {
+				return err
+			}
+		}
 		if cpu == "" {
 			return nil
 		}
@@ -45,6 +59,10 @@ func addProfileFlags(root *cobra.Command) {
 		return pprof.StartCPUProfile(f)
 	}
 	root.PersistentPostRunE = func(cmd *cobra.Command, args []string) error {
+		if trcFile != nil {
+			trace.Stop()
+			trcFile.Close()
+		}
 		if cpuFile != nil {
 			pprof.StopCPUProfile()
 			cpuFile.Close()

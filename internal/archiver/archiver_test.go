@@ -199,3 +199,49 @@ func TestSeveralSources(t *testing.T) {
 		t.Error("a sibling of a source was backed up")
 	}
 }
+
+// TestLargeFileInSegments backs up a file large enough to be read in
+// segments by several workers: it restores byte for byte, and reading it
+// again gives the same chunks (nothing new is stored).
+func TestLargeFileInSegments(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	size := archiver.SegmentFrom + 3<<20 + 12345
+	b := make([]byte, size)
+	rng := mrand.NewChaCha8([32]byte{1, 2, 3})
+	rng.Read(b[:size/2])
+	for i := size / 2; i < size; i++ { // a compressible half
+		b[i] = byte(i / 4096)
+	}
+	if err := os.WriteFile(filepath.Join(src, "big"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, r := open(t, t.TempDir(), nil)
+	res, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stats.BytesRead != uint64(size) {
+		t.Errorf("read %d bytes, want %d", res.Stats.BytesRead, size)
+	}
+	target := t.TempDir()
+	if _, err := restorer.Restore(ctx, r, mustRoot(t, r, res), restorer.Options{Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	sameContent(t, src, filepath.Join(target, src))
+	again, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader, Parent: &res.Point})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Stats.BytesRead != 0 {
+		t.Errorf("unchanged large file read again: %d bytes", again.Stats.BytesRead)
+	}
+	// A forced re-read (no parent) finds every chunk already stored.
+	forced, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader, Parent: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if forced.Stats.BytesAdded > 64<<10 {
+		t.Errorf("re-reading the same large file added %d bytes; its chunks should all be known", forced.Stats.BytesAdded)
+	}
+}

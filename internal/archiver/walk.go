@@ -127,6 +127,9 @@ func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.
 			ru.problem(path, fmt.Errorf("holes not detected, read whole: %w", err), false)
 		}
 		node.Extents = ext
+		if ext == nil && st.size >= SegmentFrom {
+			return ru.queueSegments(f, path, st, node, laterX)
+		}
 		fut := newFuture(node)
 		select {
 		case ru.jobs <- &fileJob{f: f, path: path, st: st, fut: fut, xattrs: laterX}:
@@ -148,6 +151,37 @@ func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.
 		return nil
 	}
 	return resolved(node)
+}
+
+// queueSegments queues a large file as segments for several workers.
+func (ru *run) queueSegments(f sourceFile, path string, st fileStat, node format.Node, laterX bool) *future {
+	if laterX {
+		xs, err := f.xattrs()
+		if err != nil {
+			ru.problem(path, fmt.Errorf("extended attributes not stored: %w", err), false)
+		}
+		node.Xattrs = xs
+	}
+	fut := newFuture(node)
+	for _, j := range segmentJobs(f, path, st, fut) {
+		select {
+		case ru.jobs <- j:
+		case <-ru.ctx.Done():
+			// Jobs already queued still run: each sees the cancelled
+			// context and the last completes the future.
+			j.seg.mu.Lock()
+			j.seg.left -= len(j.seg.parts) - j.idx
+			done := j.seg.left == 0
+			j.seg.mu.Unlock()
+			if done {
+				f.Close()
+				fut.err = ru.ctx.Err()
+				close(fut.done)
+			}
+			return fut
+		}
+	}
+	return fut
 }
 
 func readErr(err error) error {

@@ -16,6 +16,10 @@ type fileJob struct {
 	st     fileStat
 	fut    *future
 	xattrs bool // read the file's extended attributes too
+
+	seg    *segmented // a segment of a large file, or nil for a whole file
+	idx    int
+	off, n int64
 }
 
 // fatalError wraps an error that must stop the backup (vault, sealing),
@@ -30,6 +34,13 @@ func (ru *run) worker() {
 	defer ru.bufs.Put(bufp)
 	ch := chunker.New(nil, ru.table, *bufp)
 	for job := range ru.jobs {
+		if job.seg != nil {
+			if ru.segment(ch, job) {
+				job.f.Close()
+				close(job.fut.done)
+			}
+			continue
+		}
 		if job.xattrs {
 			xs, err := job.f.xattrs()
 			if err != nil {
