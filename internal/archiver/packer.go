@@ -17,7 +17,12 @@ type sealedBlob struct {
 	id   vaultapi.ID
 	buf  *[]byte
 	big  bool
+	cost int64 // bytes taken from the queue budget
 }
+
+// queueBudget bounds the plaintext bytes queued between the workers and
+// the pack loop.
+const queueBudget = 24 << 20
 
 // packer seals blobs, gathers them into data and metadata packs, and
 // uploads full packs while the backup goes on.
@@ -31,6 +36,7 @@ type packer struct {
 
 	plain   chan sealedBlob // to the sealers: plaintext copies
 	in      chan sealedBlob // to the pack loop: sealed blobs
+	queued  *budget
 	uploads chan vaultapi.Pack
 	sealWG  sync.WaitGroup
 	wg      sync.WaitGroup
@@ -49,7 +55,8 @@ const smallBlob = 64 << 10
 
 func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, keepTree func(vaultapi.ID, []byte), sealers, uploaders int) *packer {
 	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s, keepTree: keepTree,
-		plain: make(chan sealedBlob, sealers), in: make(chan sealedBlob, 4), uploads: make(chan vaultapi.Pack),
+		plain: make(chan sealedBlob, 64), in: make(chan sealedBlob, 64), uploads: make(chan vaultapi.Pack),
+		queued: newBudget(queueBudget),
 		packBufs: make(chan []byte, 1+uploaders)}
 	// Buffers grow to what they hold (most chunks are about 1 MiB, not the
 	// 4 MiB maximum): capacity nobody writes still counts for the garbage
@@ -99,13 +106,18 @@ func (p *packer) add(kind vaultapi.Kind, id vaultapi.ID, plain []byte) error {
 	if err := p.error(); err != nil {
 		return err
 	}
+	cost := int64(len(plain))
+	if err := p.queued.acquire(p.ctx, cost); err != nil {
+		return context.Cause(p.ctx)
+	}
 	pool, big := p.pool(len(plain))
 	bp := pool.Get().(*[]byte)
 	*bp = append((*bp)[:0], plain...)
 	select {
-	case p.plain <- sealedBlob{kind: kind, id: id, buf: bp, big: big}:
+	case p.plain <- sealedBlob{kind: kind, id: id, buf: bp, big: big, cost: cost}:
 		return nil
 	case <-p.ctx.Done():
+		p.queued.release(cost)
 		return context.Cause(p.ctx)
 	}
 }
@@ -117,6 +129,7 @@ func (p *packer) seal() {
 	for b := range p.plain {
 		if p.error() != nil || p.ctx.Err() != nil {
 			p.putBuf(b)
+			p.queued.release(b.cost)
 			continue
 		}
 		pool, big := p.pool(len(*b.buf))
@@ -127,6 +140,7 @@ func (p *packer) seal() {
 		if err != nil {
 			p.setErr(fmt.Errorf("seal blob: %w", err))
 			pool.Put(out)
+			p.queued.release(b.cost)
 			continue
 		}
 		*out = sealed
@@ -134,9 +148,10 @@ func (p *packer) seal() {
 			p.keepTree(b.id, sealed)
 		}
 		select {
-		case p.in <- sealedBlob{kind: b.kind, id: b.id, buf: out, big: big}:
+		case p.in <- sealedBlob{kind: b.kind, id: b.id, buf: out, big: big, cost: b.cost}:
 		case <-p.ctx.Done():
 			pool.Put(out)
+			p.queued.release(b.cost)
 		}
 	}
 }
@@ -196,6 +211,7 @@ func (p *packer) loop() {
 		}
 		w.Add(b.kind, b.id, *b.buf)
 		p.putBuf(b)
+		p.queued.release(b.cost)
 		if w.Size() >= pack.TargetSize {
 			if !send(w) {
 				continue // drain
