@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	cachedir "github.com/coffer-backup/coffer/internal/cache"
 	"github.com/coffer-backup/coffer/internal/fusefs"
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/vault"
@@ -83,7 +84,11 @@ Examples:
 				if err != nil {
 					return err
 				}
-				d, err := repo.OpenDiskCache(filepath.Join(home, "cache", "chunks"), int64(diskMiB)<<20)
+				cdir, err := cachedir.Dir(home)
+				if err != nil {
+					return err
+				}
+				d, err := repo.OpenDiskCache(filepath.Join(cdir, "chunks"), int64(diskMiB)<<20)
 				if err != nil {
 					return err
 				}
