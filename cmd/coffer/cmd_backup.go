@@ -92,7 +92,11 @@ func policyPaths(ctx context.Context, g *globals) ([]string, []string, error) {
 }
 
 func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) error {
+	started := time.Now()
 	res, paths, parent, err := doBackup(ctx, g, f, args)
+	if !errors.As(err, new(usageError)) && !errors.Is(err, agent.ErrLocked) {
+		g.reportManualJob(ctx, started, res, err)
+	}
 	if err != nil && res == nil {
 		return err
 	}
@@ -120,6 +124,34 @@ func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) er
 		return errPartial
 	}
 	return nil
+}
+
+// reportManualJob reports a backup by hand to the vault, once it ended
+// (the embedded vault's store is free again only then). A failure to
+// report only warns.
+func (g *globals) reportManualJob(ctx context.Context, started time.Time, res *archiver.Result, berr error) {
+	j := vaultapi.Job{ID: fmt.Sprintf("manual-%d", started.UnixNano()), Trigger: vaultapi.TriggerManual,
+		Status: vaultapi.StatusOK, Started: started, Ended: time.Now()}
+	switch {
+	case berr != nil:
+		j.Status, j.Message = vaultapi.StatusFailed, berr.Error()
+		if len(j.Message) > vaultapi.MaxJobMessage {
+			j.Message = j.Message[:vaultapi.MaxJobMessage]
+		}
+	case res != nil:
+		j.Point, j.Files, j.Bytes, j.BytesAdded, j.Errors = res.Point.ID, res.Stats.Files, res.Stats.Bytes, res.Stats.BytesAdded, res.Problems
+		if res.Problems > 0 {
+			j.Status = vaultapi.StatusPartial
+		}
+	}
+	s, err := g.openVault(context.WithoutCancel(ctx))
+	if err == nil {
+		err = s.v.ReportJob(context.WithoutCancel(ctx), j)
+		s.close()
+	}
+	if err != nil && !g.quiet {
+		fmt.Fprintf(g.stderr, "warning: could not report the job to the vault: %v\n", err)
+	}
 }
 
 // doBackup makes one recovery point of args (the policy's paths if none)

@@ -342,10 +342,10 @@ func applyPolicyFlags(cmd *cobra.Command, f *policySetFlags, spec *policy.Spec) 
 			spec.WorkHoursUpload, spec.WorkHoursDownload = 0, 0
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return usageError{err}
-	}
 	if _, err := spec.Compile(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
 	return nil
