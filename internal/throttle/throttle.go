@@ -93,6 +93,54 @@ func (l *Limiter) Wait(ctx context.Context, n int) error {
 	return nil
 }
 
+// Spend lets n bytes pass while do runs: it reserves their time, runs do,
+// then waits for what is left of the reservation. The transfer's own
+// duration (a pack's upload) thus counts towards the limit instead of
+// adding to it. If do fails or ctx ends, the unused reservation is
+// returned.
+func (l *Limiter) Spend(ctx context.Context, n int, do func() error) error {
+	if l.Rate() == 0 || n <= 0 {
+		return do()
+	}
+	l.mu.Lock()
+	rl := l.l
+	l.mu.Unlock()
+	now := time.Now()
+	var rs []*rate.Reservation
+	var delay time.Duration
+	for left := n; left > 0; {
+		k := min(left, rl.Burst())
+		r := rl.ReserveN(now, k)
+		if !r.OK() {
+			break // the limit changed meanwhile; let the rest pass
+		}
+		rs = append(rs, r)
+		delay = r.DelayFrom(now)
+		left -= k
+	}
+	cancel := func() {
+		for i := len(rs) - 1; i >= 0; i-- {
+			rs[i].Cancel()
+		}
+	}
+	if err := do(); err != nil {
+		cancel()
+		return err
+	}
+	wait := delay - time.Since(now)
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Clock is the time Follow goes by (agent.RealClock, or a test's).
 type Clock interface {
 	Now() time.Time
@@ -136,21 +184,21 @@ func Vault(v vaultapi.Vault, up, down *Limiter) vaultapi.Vault {
 }
 
 func (v *limited) StorePack(ctx context.Context, session string, p vaultapi.Pack) error {
-	if v.up != nil {
-		if err := v.up.Wait(ctx, len(p.Data)); err != nil {
-			return err
-		}
+	if v.up == nil {
+		return v.Vault.StorePack(ctx, session, p)
 	}
-	return v.Vault.StorePack(ctx, session, p)
+	return v.up.Spend(ctx, len(p.Data), func() error { return v.Vault.StorePack(ctx, session, p) })
 }
 
-func (v *limited) Commit(ctx context.Context, session string, c vaultapi.Commit) (vaultapi.Point, error) {
-	if v.up != nil {
-		if err := v.up.Wait(ctx, 32*len(c.Refs)); err != nil {
-			return vaultapi.Point{}, err
-		}
+func (v *limited) Commit(ctx context.Context, session string, c vaultapi.Commit) (pt vaultapi.Point, err error) {
+	if v.up == nil {
+		return v.Vault.Commit(ctx, session, c)
 	}
-	return v.Vault.Commit(ctx, session, c)
+	err = v.up.Spend(ctx, 32*len(c.Refs), func() error {
+		pt, err = v.Vault.Commit(ctx, session, c)
+		return err
+	})
+	return pt, err
 }
 
 func (v *limited) ReadPack(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
