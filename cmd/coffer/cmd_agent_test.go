@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +185,38 @@ func TestAgentRunAndStatus(t *testing.T) {
 	}
 	if h, m, _ := rep.NextBackup.UTC().Clock(); h != 2 || m != 0 {
 		t.Fatalf("next backup %v, want 02:00 UTC", rep.NextBackup)
+	}
+}
+
+// TestThrottledBackup backs up 4 MiB of new, incompressible data with
+// --limit-upload 2MiB/s: the bytes added over the time the limit added to
+// the backup (its run time less that of the same backup unthrottled)
+// stay within 10 % of the limit.
+func TestThrottledBackup(t *testing.T) {
+	e := newEnv(t)
+	src := t.TempDir()
+	r := rand.New(rand.NewPCG(7, 9))
+	fresh := func() {
+		b := make([]byte, 4<<20)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		os.WriteFile(filepath.Join(src, "random.bin"), b, 0o600)
+	}
+	backup := func(args ...string) (uint64, time.Duration) {
+		t.Helper()
+		fresh()
+		var s summary
+		start := time.Now()
+		lastJSON(t, e.mustRun(append([]string{"backup", "--json", src}, args...)...), &s)
+		return s.BytesAdded, time.Since(start)
+	}
+	backup() // makes the keys
+	_, base := backup()
+	added, took := backup("--limit-upload", "2MiB/s")
+	rate := float64(added) / (took - base).Seconds()
+	t.Logf("%d bytes added in %v, %v unthrottled: %.0f B/s (limit %d)", added, took, base, rate, 2<<20)
+	if added < 4<<20 || rate < 0.9*(2<<20) || rate > 1.1*(2<<20) {
+		t.Fatalf("throttled backup: %d bytes added, %v more than unthrottled (%.0f B/s); want 4 MiB or more within 10%% of 2 MiB/s", added, took-base, rate)
 	}
 }
