@@ -74,7 +74,11 @@ Examples:
 			if err != nil {
 				return err
 			}
-			r, _, err := repo.Open(ctx, tv, secret, false, rand.Reader)
+			wv, err := g.wrapVault(ctx, tv) // the policy's download limits
+			if err != nil {
+				return err
+			}
+			r, _, err := repo.Open(ctx, wv, secret, false, rand.Reader)
 			if err != nil {
 				return err
 			}
