@@ -13,6 +13,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/agent"
 	"github.com/coffer-backup/coffer/internal/cache"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"github.com/coffer-backup/coffer/internal/vaultserver/servertest"
 )
 
 func wantCode(t *testing.T, e *cofferEnv, code int, inErr string, args ...string) string {
@@ -218,5 +219,52 @@ func TestThrottledBackup(t *testing.T) {
 	t.Logf("%d bytes added in %v, %v unthrottled: %.0f B/s (limit %d)", added, took, base, rate, 2<<20)
 	if added < 4<<20 || rate < 0.9*(2<<20) || rate > 1.1*(2<<20) {
 		t.Fatalf("throttled backup: %d bytes added, %v more than unthrottled (%.0f B/s); want 4 MiB or more within 10%% of 2 MiB/s", added, took-base, rate)
+	}
+}
+
+// TestPolicyThroughServer: the operator sets a machine's policy over
+// HTTPS; the machine reads it and backs up its paths, cannot set it (exit
+// 6), and its backups are reported as jobs the operator lists; retention
+// at the server soft-deletes and the operator undeletes.
+func TestPolicyThroughServer(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	opToken, _ := env.Operator(t)
+	tmp := t.TempDir()
+	op := cli{t, map[string]string{"COFFER_OPERATOR_TOKEN": opToken}}
+	remote := []string{"--remote", env.URL, "--fingerprint", env.Fingerprint}
+	creds := filepath.Join(tmp, "vault.json")
+	op.must(exitOK, append([]string{"vault", "credentials", "--out", creds}, remote...)...)
+	a := cli{t, map[string]string{"COFFER_HOME": filepath.Join(tmp, "home"), "COFFER_PASSPHRASE": testPass}}
+	a.must(exitOK, "register", "--credentials", creds, "--name", "alpha")
+	src := filepath.Join(tmp, "src")
+	writeTree(t, src, map[string]string{"a.txt": "hello"})
+
+	_, errs := a.must(exitRefused, "policy", "set", "--keep-last", "1")
+	if !strings.Contains(errs, "set by the vault's operator") {
+		t.Errorf("policy set on a machine said %q", errs)
+	}
+	op.must(exitUsage, append([]string{"policy", "set", "--machine", "alpha", "--keep-weekly", "9999"}, remote...)...)
+	op.must(exitOK, append([]string{"policy", "set", "--machine", "alpha", "--paths", src, "--keep-last", "1", "--tz", "UTC"}, remote...)...)
+	out, _ := a.must(exitOK, "policy", "show")
+	if !strings.Contains(out, "this machine's own") || !strings.Contains(out, src) {
+		t.Fatalf("policy show on the machine: %s", out)
+	}
+	a.must(exitOK, "backup", "--quiet")
+	a.must(exitOK, "backup", "--quiet")
+	out, _ = a.must(exitOK, "points", "--deleted", "--json")
+	var del []vaultapi.Point
+	if err := json.Unmarshal([]byte(out), &del); err != nil || len(del) != 1 {
+		t.Fatalf("points --deleted: %v %s", err, out)
+	}
+	out, _ = op.must(exitOK, append([]string{"vault", "jobs", "--json"}, remote...)...)
+	var jobs []vaultapi.Job
+	if err := json.Unmarshal([]byte(out), &jobs); err != nil || len(jobs) != 2 || jobs[0].Status != vaultapi.StatusOK {
+		t.Fatalf("vault jobs: %v %s", err, out)
+	}
+	op.must(exitOK, append([]string{"vault", "points", "undelete", del[0].ID, "--machine", "alpha"}, remote...)...)
+	out, _ = op.must(exitOK, append([]string{"vault", "points", "--json"}, remote...)...)
+	var live []vaultapi.Point
+	if err := json.Unmarshal([]byte(out), &live); err != nil || len(live) != 2 {
+		t.Fatalf("vault points after undelete: %v %s", err, out)
 	}
 }

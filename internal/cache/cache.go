@@ -106,12 +106,12 @@ func human(n int64) string {
 type Status struct {
 	Dir        string `json:"dir"`
 	Exists     bool   `json:"exists"`
-	Size       int64  `json:"size"`       // bytes of the files in it
-	Free       int64  `json:"free"`       // bytes free on its file system (-1: unknown)
-	FSType     string `json:"fs_type"`    // e.g. ext4, nfs4, cifs ("" : unknown)
-	Network    bool   `json:"network"`    // a network file system
-	Removable  bool   `json:"removable"`  // on a removable device
-	Need       int64  `json:"need"`       // free space a backup needs (Need(false))
+	Size       int64  `json:"size"`      // bytes of the files in it
+	Free       int64  `json:"free"`      // bytes free on its file system (-1: unknown)
+	FSType     string `json:"fs_type"`   // e.g. ext4, nfs4, cifs ("" : unknown)
+	Network    bool   `json:"network"`   // a network file system
+	Removable  bool   `json:"removable"` // on a removable device
+	Need       int64  `json:"need"`      // free space a backup needs (Need(false))
 	Warning    string `json:"warning,omitempty"`
 	MovePartly bool   `json:"move_unfinished,omitempty"` // a cache move was interrupted
 }

@@ -206,7 +206,9 @@ func (v *Vault) Jobs(ctx context.Context, machineID string) ([]vaultapi.Job, err
 	return j, mapErr(err)
 }
 
-func (m *machine) Policy(ctx context.Context) (vaultapi.Policy, error) { return m.v.Policy(ctx, m.m.ID) }
+func (m *machine) Policy(ctx context.Context) (vaultapi.Policy, error) {
+	return m.v.Policy(ctx, m.m.ID)
+}
 func (m *machine) ReportJob(ctx context.Context, j vaultapi.Job) error {
 	return m.v.reportJob(ctx, m.m.ID, j)
 }
