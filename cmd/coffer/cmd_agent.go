@@ -70,6 +70,10 @@ type cliRunner struct {
 }
 
 func (r cliRunner) Run(ctx context.Context, pol vaultapi.Policy, job vaultapi.Job) vaultapi.Job {
+	// The run's own context ends the goroutines that switch its
+	// bandwidth limits at the work-hours edges.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g := *r.g
 	g.noLock, g.onDemand, g.quiet, g.json = true, false, true, false
 	res, _, _, err := doBackup(ctx, &g, backupFlags{compression: "fastest"}, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/coffer-backup/coffer/internal/agent"
 	"github.com/coffer-backup/coffer/internal/cache"
@@ -69,6 +70,9 @@ func (g *globals) wrapVault(ctx context.Context, v vaultapi.Vault) (vaultapi.Vau
 		return l
 	}
 	v = throttle.Vault(v, limiter(up), limiter(down))
+	if uploadMeter != nil {
+		v = meteredVault{v}
+	}
 	if g.onDemand {
 		v = onDemandVault{v}
 	}
@@ -82,4 +86,19 @@ type onDemandVault struct{ vaultapi.Vault }
 func (v onDemandVault) Commit(ctx context.Context, s string, c vaultapi.Commit) (vaultapi.Point, error) {
 	c.OnDemand = true
 	return v.Vault.Commit(ctx, s, c)
+}
+
+// uploadMeter, when set (by tests), is told of each pack stored: its size
+// and when its upload, throttle included, began and ended.
+var uploadMeter func(n int, began, ended time.Time)
+
+type meteredVault struct{ vaultapi.Vault }
+
+func (v meteredVault) StorePack(ctx context.Context, s string, p vaultapi.Pack) error {
+	began := time.Now()
+	err := v.Vault.StorePack(ctx, s, p)
+	if err == nil {
+		uploadMeter(len(p.Data), began, time.Now())
+	}
+	return err
 }
