@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +11,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/coffer-backup/coffer/internal/agent"
 	"github.com/coffer-backup/coffer/internal/archiver"
+	"github.com/coffer-backup/coffer/internal/cache"
 	"github.com/coffer-backup/coffer/internal/exclude"
 	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/repo"
@@ -32,7 +35,7 @@ type backupFlags struct {
 func newBackupCmd(g *globals) *cobra.Command {
 	var f backupFlags
 	cmd := &cobra.Command{
-		Use:   "backup PATH...",
+		Use:   "backup [PATH...]",
 		Short: "Back up files and folders to the vault",
 		Long: `Back up files and folders to the vault as one recovery point.
 
@@ -46,18 +49,20 @@ Symlinks are stored, never followed. Directories holding a CACHEDIR.TAG are
 stored with only the tag. A file that cannot be read is reported and skipped;
 the point still commits and the exit code is 3.
 
+With no PATH, backs up the paths (and excludes) of the machine's policy,
+held by the vault (coffer policy show). One backup runs at a time on a
+machine: a backup started while another runs (by hand or by the agent)
+exits with code 8. Before it starts, the free space of the cache folder is
+checked (doc/AGENT.md); when short, it exits with code 7.
+
 Examples:
   coffer backup ~/Documents ~/Pictures
   coffer backup /srv --exclude '*.tmp' --exclude 'node_modules/' --one-file-system
   coffer backup /home --exclude-file /etc/coffer/excludes --json
   coffer backup --system-state /srv`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 && !f.systemState {
-				return usageError{fmt.Errorf("backup needs at least one PATH (for example: coffer backup ~/Documents)")}
-			}
-			return nil
-		},
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			g.onDemand = true
 			return runBackup(cmd.Context(), g, f, args)
 		},
 	}
@@ -69,100 +74,30 @@ Examples:
 	fl.StringVar(&f.host, "host", "", "host name recorded in the point (default: this host's name)")
 	fl.BoolVar(&f.force, "force", false, "read every file again, ignoring the previous point")
 	fl.BoolVar(&f.systemState, "system-state", false, "add the Linux system state: /etc, package selection, enabled units, crontabs, users, mounts, boot configuration (see doc/RESTORE.md)")
+	addLimitFlags(cmd, g)
 	return cmd
 }
 
+// policyPaths returns the paths and excludes of the machine's policy, for
+// a backup given no PATH.
+func policyPaths(ctx context.Context, g *globals) ([]string, []string, error) {
+	p, err := g.machinePolicy(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(p.Paths) == 0 {
+		return nil, nil, usageError{errors.New("backup needs at least one PATH (for example: coffer backup ~/Documents): the machine's policy names no paths (coffer policy show)")}
+	}
+	return p.Paths, p.Excludes, nil
+}
+
 func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) error {
-	paths := make([]string, 0, len(args))
-	for _, a := range args {
-		p, err := filepath.Abs(a)
-		if err != nil {
-			return err
-		}
-		if _, err := os.Lstat(p); err != nil {
-			return usageError{fmt.Errorf("backup source %s: %w", a, err)}
-		}
-		paths = append(paths, p)
+	started := time.Now()
+	res, paths, parent, err := doBackup(ctx, g, f, args)
+	if !errors.As(err, new(usageError)) && !errors.Is(err, agent.ErrLocked) {
+		g.reportManualJob(ctx, started, res, err)
 	}
-	if f.systemState {
-		if runtime.GOOS != "linux" {
-			return usageError{fmt.Errorf("--system-state is for Linux machines")}
-		}
-		home, err := g.homeDir()
-		if err != nil {
-			return err
-		}
-		state, err := sysstate.Collect(ctx, home, sysstate.Exec)
-		if err != nil {
-			return err
-		}
-		paths = append(paths, state...)
-	}
-	slices.Sort(paths)
-	paths = slices.Compact(paths)
-	level, err := format.ParseLevel(f.compression)
-	if err != nil {
-		return usageError{err}
-	}
-	// --exclude-file patterns first, then --exclude, as doc/exclude.md says
-	// (it matters for ! patterns: the last match wins).
-	var patterns []string
-	for _, ef := range f.excludeFiles {
-		ps, err := exclude.ReadFile(ef)
-		if err != nil {
-			return usageError{err}
-		}
-		patterns = append(patterns, ps...)
-	}
-	patterns = append(patterns, f.excludes...)
-	var excl archiver.Excluder
-	if len(patterns) > 0 {
-		m, err := exclude.Compile(patterns)
-		if err != nil {
-			return usageError{err}
-		}
-		excl = m
-	}
-	host := f.host
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-
-	r, s, err := g.openRepo(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-
-	var parent *vaultapi.Point
-	if !f.force {
-		parent, err = findParent(ctx, r, paths)
-		if err != nil {
-			return err
-		}
-	}
-	status := g.newStatusLine()
-	opts := archiver.Options{
-		Paths: paths, Exclude: excl, ExcludeNames: patterns, OneFileSystem: f.oneFileSystem,
-		Host: host, Parent: parent, Compression: level, Rand: rand.Reader,
-		Report: func(p archiver.Problem) {
-			kind := "warning"
-			if p.Skipped {
-				kind = "skipped"
-			}
-			if g.json {
-				status.println(mustJSON(map[string]any{"type": "problem", "kind": kind, "path": p.Path, "error": p.Err.Error()}))
-				return
-			}
-			status.println(fmt.Sprintf("%s: %s: %v", kind, p.Path, p.Err))
-		},
-	}
-	if status.on {
-		opts.Progress = func(p archiver.Progress) { status.set(backupProgressLine(p)) }
-	}
-	res, err := archiver.Backup(ctx, r, opts)
-	status.done()
-	if err != nil {
+	if err != nil && res == nil {
 		return err
 	}
 	if g.json {
@@ -189,6 +124,155 @@ func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) er
 		return errPartial
 	}
 	return nil
+}
+
+// reportManualJob reports a backup by hand to the vault, once it ended
+// (the embedded vault's store is free again only then). A failure to
+// report only warns.
+func (g *globals) reportManualJob(ctx context.Context, started time.Time, res *archiver.Result, berr error) {
+	j := vaultapi.Job{ID: fmt.Sprintf("manual-%d", started.UnixNano()), Trigger: vaultapi.TriggerManual,
+		Status: vaultapi.StatusOK, Started: started, Ended: time.Now()}
+	switch {
+	case berr != nil:
+		j.Status, j.Message = vaultapi.StatusFailed, berr.Error()
+		if len(j.Message) > vaultapi.MaxJobMessage {
+			j.Message = j.Message[:vaultapi.MaxJobMessage]
+		}
+	case res != nil:
+		j.Point, j.Files, j.Bytes, j.BytesAdded, j.Errors = res.Point.ID, res.Stats.Files, res.Stats.Bytes, res.Stats.BytesAdded, res.Problems
+		if res.Problems > 0 {
+			j.Status = vaultapi.StatusPartial
+		}
+	}
+	s, err := g.openVault(context.WithoutCancel(ctx))
+	if err == nil {
+		err = s.v.ReportJob(context.WithoutCancel(ctx), j)
+		s.close()
+	}
+	if err != nil && !g.quiet {
+		fmt.Fprintf(g.stderr, "warning: could not report the job to the vault: %v\n", err)
+	}
+}
+
+// doBackup makes one recovery point of args (the policy's paths if none)
+// under the backup lock (unless g.noLock: the caller holds it).
+func doBackup(ctx context.Context, g *globals, f backupFlags, args []string) (*archiver.Result, []string, *vaultapi.Point, error) {
+	if len(args) == 0 && !f.systemState {
+		ps, excl, err := policyPaths(ctx, g)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		args = ps
+		f.excludes = append(excl, f.excludes...)
+	}
+	home, err := g.homeDir()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !g.noLock {
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return nil, nil, nil, err
+		}
+		lock, err := agent.TryLock(filepath.Join(home, agent.LockName))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer lock.Unlock()
+	}
+	if cdir, err := cache.Dir(home); err == nil {
+		if err := cache.CheckFree(cdir, cache.Need(f.systemState)); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	paths := make([]string, 0, len(args))
+	for _, a := range args {
+		p, err := filepath.Abs(a)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if _, err := os.Lstat(p); err != nil {
+			return nil, nil, nil, usageError{fmt.Errorf("backup source %s: %w", a, err)}
+		}
+		paths = append(paths, p)
+	}
+	if f.systemState {
+		if runtime.GOOS != "linux" {
+			return nil, nil, nil, usageError{fmt.Errorf("--system-state is for Linux machines")}
+		}
+		state, err := sysstate.Collect(ctx, home, sysstate.Exec)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		paths = append(paths, state...)
+	}
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	level, err := format.ParseLevel(f.compression)
+	if err != nil {
+		return nil, nil, nil, usageError{err}
+	}
+	// --exclude-file patterns first, then --exclude, as doc/exclude.md says
+	// (it matters for ! patterns: the last match wins).
+	var patterns []string
+	for _, ef := range f.excludeFiles {
+		ps, err := exclude.ReadFile(ef)
+		if err != nil {
+			return nil, nil, nil, usageError{err}
+		}
+		patterns = append(patterns, ps...)
+	}
+	patterns = append(patterns, f.excludes...)
+	var excl archiver.Excluder
+	if len(patterns) > 0 {
+		m, err := exclude.Compile(patterns)
+		if err != nil {
+			return nil, nil, nil, usageError{err}
+		}
+		excl = m
+	}
+	host := f.host
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+
+	r, s, err := g.openRepo(ctx, true)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer s.close()
+
+	var parent *vaultapi.Point
+	if !f.force {
+		parent, err = findParent(ctx, r, paths)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	status := g.newStatusLine()
+	opts := archiver.Options{
+		Paths: paths, Exclude: excl, ExcludeNames: patterns, OneFileSystem: f.oneFileSystem,
+		Host: host, Parent: parent, Compression: level, Rand: rand.Reader,
+		Report: func(p archiver.Problem) {
+			kind := "warning"
+			if p.Skipped {
+				kind = "skipped"
+			}
+			if g.json {
+				status.println(mustJSON(map[string]any{"type": "problem", "kind": kind, "path": p.Path, "error": p.Err.Error()}))
+				return
+			}
+			status.println(fmt.Sprintf("%s: %s: %v", kind, p.Path, p.Err))
+		},
+	}
+	if status.on {
+		opts.Progress = func(p archiver.Progress) { status.set(backupProgressLine(p)) }
+	}
+	res, err := archiver.Backup(ctx, r, opts)
+	status.done()
+	if err != nil {
+		return nil, paths, parent, err
+	}
+	return &res, paths, parent, nil
 }
 
 func parentID(p *vaultapi.Point) string {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	cachedir "github.com/coffer-backup/coffer/internal/cache"
 	"github.com/coffer-backup/coffer/internal/fusefs"
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/vault"
@@ -77,7 +78,11 @@ Examples:
 			if err != nil {
 				return err
 			}
-			r, _, err := repo.Open(ctx, tv, secret, false, rand.Reader)
+			wv, err := g.wrapVault(ctx, tv) // the policy's download limits
+			if err != nil {
+				return err
+			}
+			r, _, err := repo.Open(ctx, wv, secret, false, rand.Reader)
 			if err != nil {
 				return err
 			}
@@ -87,7 +92,11 @@ Examples:
 				if err != nil {
 					return err
 				}
-				d, err := repo.OpenDiskCache(filepath.Join(home, "cache", "chunks"), int64(diskMiB)<<20)
+				cdir, err := cachedir.Dir(home)
+				if err != nil {
+					return err
+				}
+				d, err := repo.OpenDiskCache(filepath.Join(cdir, "chunks"), int64(diskMiB)<<20)
 				if err != nil {
 					return err
 				}

@@ -16,16 +16,24 @@ import (
 )
 
 func newPointsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "points",
+	var deleted bool
+	cmd := &cobra.Command{
+		Use:   "points [--deleted]",
 		Short: "List this machine's recovery points",
 		Long: `List this machine's recovery points, oldest first: ID, time (stamped by
 the vault), source paths, files, size and the bytes each one added.
 
-Use an ID prefix, or "latest", wherever a POINT is asked for.`,
+Use an ID prefix, or "latest", wherever a POINT is asked for.
+
+With --deleted, lists the points the vault's retention soft-deleted: when,
+and until when the vault operator can restore them (14 days); then they
+are purged. A machine cannot delete or restore points itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if deleted {
+				return listDeletedPoints(g, cmd)
+			}
 			r, s, err := g.openRepo(ctx, false)
 			if err != nil {
 				return err
@@ -69,6 +77,37 @@ Use an ID prefix, or "latest", wherever a POINT is asked for.`,
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().BoolVar(&deleted, "deleted", false, "list the points retention soft-deleted")
+	return cmd
+}
+
+func listDeletedPoints(g *globals, cmd *cobra.Command) error {
+	s, err := g.openVault(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	ps, err := s.v.DeletedPoints(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if g.json {
+		if ps == nil {
+			ps = []vaultapi.Point{}
+		}
+		return writeJSON(g.stdout, ps)
+	}
+	if len(ps) == 0 {
+		fmt.Fprintln(g.stdout, "no deleted recovery points")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tDELETED\tRESTORABLE UNTIL\tFILES\tSIZE")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", p.ID, p.Time.Local().Format(time.DateTime), p.Deleted.Local().Format(time.DateTime),
+			p.Deleted.Add(vaultapi.DeleteGrace).Local().Format(time.DateTime), p.Stats.Files, humanBytes(p.Stats.Bytes))
+	}
+	return tw.Flush()
 }
 
 func newLsCmd(g *globals) *cobra.Command {

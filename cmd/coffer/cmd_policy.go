@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,19 +13,32 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/policy"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/spf13/cobra"
 )
 
 // errNoPolicy explains why --schedule and --tz are needed: the machine's
 // policy held by the vault is not available to these commands yet.
-var errNoPolicy = errors.New("no machine policy is available, so --schedule and --tz are required (for example --schedule \"daily 02:00\" --tz Europe/Berlin)")
+var errNoPolicy = errors.New("the vault holds no schedule for this machine, so --schedule and --tz are required (for example --schedule \"daily 02:00\" --tz Europe/Berlin)")
+
+// machinePolicy reads this machine's policy from its vault.
+func (g *globals) machinePolicy(ctx context.Context) (vaultapi.Policy, error) {
+	s, err := g.openVault(ctx)
+	if err != nil {
+		return vaultapi.Policy{}, err
+	}
+	defer s.close()
+	return s.v.Policy(ctx)
+}
 
 func newPolicyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Preview backup schedules and retention",
-		Long: `Preview what a backup policy does, as pure functions of their inputs.
+		Short: "Show, set and preview backup policies",
+		Long: `Show and set the backup policy the vault holds, and preview what a policy does.
 
+  coffer policy show               the policy in force for this machine
+  coffer policy set                set a machine's policy or the default (operator)
   coffer policy preview            when a schedule runs (time zones and DST included)
   coffer policy retention-preview  which recovery points a retention policy keeps
 
@@ -33,7 +47,7 @@ The syntax and the rules are described in doc/POLICY.md.`,
 	}
 	// Flag mistakes in these commands are usage errors (exit code 2).
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	cmd.AddCommand(newPolicyPreviewCmd(g), newRetentionPreviewCmd(g))
+	cmd.AddCommand(newPolicyPreviewCmd(g), newRetentionPreviewCmd(g), newPolicyShowCmd(g), newPolicySetCmd(g))
 	return cmd
 }
 
@@ -74,7 +88,19 @@ Examples:
 		Args: policyNoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if spec == "" || zone == "" {
-				return usageError{fmt.Errorf("policy preview: %w", errNoPolicy)}
+				p, err := g.machinePolicy(cmd.Context())
+				if err != nil || p.Schedule == "" {
+					return usageError{fmt.Errorf("policy preview: %w", errNoPolicy)}
+				}
+				if spec == "" {
+					spec = p.Schedule
+				}
+				if zone == "" {
+					zone = p.Zone
+					if zone == "" {
+						zone = "UTC"
+					}
+				}
 			}
 			s, err := policy.ParseSchedule(spec)
 			if err != nil {

@@ -174,6 +174,7 @@ Examples:
 	fl.StringArrayVar(&excludes, "exclude", nil, "leave out entries matching PATTERN (gitignore syntax; repeatable)")
 	fl.BoolVar(&systemState, "system-state", false, "restore the point's system state as files, with a README on applying it")
 	fl.StringVar(&ifExists, "if-exists", "overwrite", "for an entry in the target that differs: overwrite, skip or rename")
+	addLimitFlags(cmd, g)
 	return cmd
 }
 

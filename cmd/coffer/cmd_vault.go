@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/meta"
+	"github.com/coffer-backup/coffer/internal/policy"
 	"github.com/coffer-backup/coffer/internal/vault"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/coffer-backup/coffer/internal/vaultclient"
@@ -64,7 +65,8 @@ local operator token it keeps in DIR. From elsewhere, give --remote URL
 	pf.StringVar(&vf.remote, "remote", "", "operate a vault server at URL (with COFFER_OPERATOR_TOKEN)")
 	pf.StringVar(&vf.fingerprint, "fingerprint", "", "TLS fingerprint of the --remote vault server")
 	cmd.AddCommand(newVaultServeCmd(g, &vf), newVaultCredentialsCmd(g, &vf), newVaultMachinesCmd(g, &vf),
-		newVaultPointsCmd(g, &vf), newVaultTokenCmd(g, &vf))
+		withVaultPointsUndelete(g, &vf, newVaultPointsCmd(g, &vf)), newVaultTokenCmd(g, &vf), newVaultJobsCmd(g, &vf),
+		newVaultRetentionCmd(g, &vf))
 	return cmd
 }
 
@@ -185,6 +187,7 @@ func runVaultServe(ctx context.Context, g *globals, dir, storageURL, listen, url
 	fmt.Fprintf(g.stdout, "vault %s serving at %s\nTLS fingerprint: %s\nmake vault credentials with: coffer vault credentials --dir %s --out FILE\n",
 		m.VaultID(), url, fp, dir)
 	srv := vaultserver.New(vaultserver.Config{Vault: v, Authority: auth, Log: log})
+	go retentionLoop(ctx, v, log) // retention on the vault's clock
 	log.Info("vault serving", "url", url, "listen", ln.Addr().String(), "fingerprint", fp, "dir", dir)
 	return vaultserver.Serve(ctx, ln, srv, tc, log)
 }
@@ -246,6 +249,13 @@ type operator interface {
 	CreateOperatorToken(ctx context.Context, name string) (vaultwire.TokenResponse, error)
 	RevokeEnrolment(ctx context.Context, id string) error
 	RevokeToken(ctx context.Context, id string) error
+
+	Policy(ctx context.Context, machine string) (vaultapi.Policy, error)
+	SetPolicy(ctx context.Context, machine string, s policy.Spec) (vaultapi.Policy, error)
+	Jobs(ctx context.Context, machine string) ([]vaultapi.Job, error)
+	DeletedPoints(ctx context.Context, machine string) ([]vaultapi.Point, error)
+	UndeletePoint(ctx context.Context, machine, id string) error
+	RunRetention(ctx context.Context) ([]vault.RetentionResult, error)
 }
 
 var (
@@ -455,8 +465,9 @@ func newVaultMachinesCmd(g *globals, vf *vaultFlags) *cobra.Command {
 
 func newVaultPointsCmd(g *globals, vf *vaultFlags) *cobra.Command {
 	var machine string
+	var deleted bool
 	cmd := &cobra.Command{
-		Use:   "points [--machine NAME]",
+		Use:   "points [--machine NAME] [--deleted]",
 		Short: "List recovery points of every machine, or of one",
 		Long: `List recovery points as the vault sees them, without keys: machine, ID,
 vault time and figures. File names are encrypted; use coffer points on the
@@ -468,7 +479,11 @@ machine to see paths.`,
 				return err
 			}
 			defer closeOp()
-			ps, err := op.MachinePoints(cmd.Context(), machine)
+			list := op.MachinePoints
+			if deleted {
+				list = op.DeletedPoints
+			}
+			ps, err := list(cmd.Context(), machine)
 			if err != nil {
 				return err
 			}
@@ -485,6 +500,15 @@ machine to see paths.`,
 				}
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			if deleted {
+				fmt.Fprintln(tw, "MACHINE\tID\tTIME\tDELETED\tPURGED AFTER\tFILES\tSIZE")
+				for _, p := range ps {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", names[p.Machine], p.ID, p.Time.Local().Format(time.DateTime),
+						p.Deleted.Local().Format(time.DateTime), p.Deleted.Add(vaultapi.DeleteGrace).Local().Format(time.DateTime),
+						p.Stats.Files, humanBytes(p.Stats.Bytes))
+				}
+				return tw.Flush()
+			}
 			fmt.Fprintln(tw, "MACHINE\tID\tTIME\tFILES\tSIZE\tADDED")
 			for _, p := range ps {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", names[p.Machine], p.ID[:8], p.Time.Local().Format(time.DateTime),
@@ -494,6 +518,7 @@ machine to see paths.`,
 		},
 	}
 	cmd.Flags().StringVar(&machine, "machine", "", "only this machine (by name)")
+	cmd.Flags().BoolVar(&deleted, "deleted", false, "list the points retention soft-deleted (restorable for 14 days)")
 	return cmd
 }
 

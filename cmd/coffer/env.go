@@ -186,7 +186,12 @@ func (g *globals) openRepo(ctx context.Context, create bool) (*repo.Repo, *sessi
 		s.close()
 		return nil, nil, err
 	}
-	r, created, err := repo.Open(ctx, s.v, secret, create, rand.Reader)
+	v, err := g.wrapVault(ctx, s.v) // bandwidth limits, on-demand mark
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	r, created, err := repo.Open(ctx, v, secret, create, rand.Reader)
 	if err != nil {
 		s.close()
 		return nil, nil, err

@@ -13,6 +13,8 @@ const (
 	exitPassphrase = 4
 	exitDamaged    = 5
 	exitRefused    = 6
+	exitNoSpace    = 7 // the cache folder is short of free space
+	exitBusy       = 8 // another backup holds the backup lock
 )
 
 // usageError marks a mistake in the command line.

@@ -20,6 +20,10 @@ type globals struct {
 	home           string // --home DIR, or COFFER_HOME
 	passphraseFile string // --passphrase-file FILE
 	quiet          bool   // --quiet: no progress
+
+	limitUpload, limitDownload string // --limit-upload, --limit-download RATE
+	onDemand                   bool   // commits are backups by hand
+	noLock                     bool   // the caller holds the backup lock (the daemon)
 }
 
 func newGlobals(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *globals {
@@ -45,7 +49,8 @@ Quick start:
 Exit codes: 0 success, 1 error, 2 bad usage, 3 partial (some files were
 skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged,
 6 refused by the vault (not authorised, wrong TLS fingerprint, or an
-operator action such as deleting a recovery point).`,
+operator action such as deleting a recovery point or setting a policy),
+7 not enough free space in the cache folder, 8 another backup is running.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -79,6 +84,10 @@ operator action such as deleting a recovery point).`,
 		newPolicyCmd(g),
 		newRegisterCmd(g),
 		newVaultCmd(g),
+		newJobsCmd(g),
+		newAgentCmd(g),
+		newStatusCmd(g),
+		newCacheCmd(g),
 	)
 	return root
 }

@@ -66,6 +66,24 @@ type Store interface {
 	Points(ctx context.Context, machine string) ([]vaultapi.Point, error)
 	Point(ctx context.Context, machine, id string) (vaultapi.Point, error)
 	PointRefs(ctx context.Context, machine, id string) ([]vaultapi.ID, error)
+	// SetPointDeleted marks a point soft-deleted at t (Points still lists
+	// it, with Deleted set), or restores it when t is zero.
+	SetPointDeleted(ctx context.Context, machine, id string, t time.Time) error
+	// PurgePoint removes a point and its reference set for good. Points
+	// whose reference set is stored relative to it are rewritten first, so
+	// that every other point reads back exactly as before.
+	PurgePoint(ctx context.Context, machine, id string) error
+
+	// Policy returns the policy stored for the machine (machine "" is the
+	// vault-wide default), or ErrNotFound if none is set.
+	Policy(ctx context.Context, machine string) (vaultapi.Policy, error)
+	// PutPolicy stores the machine's policy (machine "": the default).
+	PutPolicy(ctx context.Context, machine string, p vaultapi.Policy) error
+	// PutJob records a job of the machine, replacing the one of the same
+	// ID, and drops the oldest jobs beyond vaultapi.MaxJobs.
+	PutJob(ctx context.Context, machine string, j vaultapi.Job) error
+	// Jobs lists the machine's jobs, newest (by Started) first.
+	Jobs(ctx context.Context, machine string) ([]vaultapi.Job, error)
 
 	Close() error
 }

@@ -163,14 +163,7 @@ func diff(a, b []vaultapi.ID) (added, removed []vaultapi.ID) {
 // encodeRefs chooses the smaller of a full set and a delta against the
 // machine's latest point.
 func encodeRefs(mb *bolt.Bucket, refs []vaultapi.ID) ([]byte, error) {
-	full := func() []byte {
-		b := make([]byte, 2, 2+32*len(refs))
-		b[0] = refsFull
-		for _, id := range refs {
-			b = append(b, id[:]...)
-		}
-		return b
-	}
+	full := func() []byte { return encodeFull(refs) }
 	latest := mb.Get(bLatest)
 	if latest == nil {
 		return full(), nil
@@ -185,18 +178,110 @@ func encodeRefs(mb *bolt.Bucket, refs []vaultapi.ID) ([]byte, error) {
 	if depth+1 > maxDepth {
 		return full(), nil
 	}
-	added, removed := diff(base, refs)
-	if 32*(len(added)+len(removed)) >= 16*len(refs) { // a delta no smaller than half the set
-		return full(), nil
+	if b := encodeDelta(latest, depth+1, base, refs); b != nil {
+		return b, nil
 	}
-	b := []byte{refsDelta, byte(depth + 1)}
-	b = binary.AppendUvarint(b, uint64(len(latest)))
-	b = append(b, latest...)
+	return full(), nil
+}
+
+// encodeFull encodes refs (sorted) as a full set.
+func encodeFull(refs []vaultapi.ID) []byte {
+	b := make([]byte, 2, 2+32*len(refs))
+	b[0] = refsFull
+	for _, id := range refs {
+		b = append(b, id[:]...)
+	}
+	return b
+}
+
+// encodeDelta encodes refs as a delta of the given depth against the point
+// baseID, whose set is base; it returns nil when a delta would be no
+// smaller than half the set.
+func encodeDelta(baseID []byte, depth int, base, refs []vaultapi.ID) []byte {
+	added, removed := diff(base, refs)
+	if 32*(len(added)+len(removed)) >= 16*len(refs) {
+		return nil
+	}
+	b := []byte{refsDelta, byte(depth)}
+	b = binary.AppendUvarint(b, uint64(len(baseID)))
+	b = append(b, baseID...)
 	for _, set := range [][]vaultapi.ID{added, removed} {
 		b = binary.AppendUvarint(b, uint64(len(set)))
 		for _, id := range set {
 			b = append(b, id[:]...)
 		}
 	}
-	return b, nil
+	return b
+}
+
+// deltaBase returns the base point and depth of an encoded delta, or nil
+// for a full set.
+func deltaBase(v []byte) ([]byte, int, error) {
+	if len(v) < 2 {
+		return nil, 0, errRefs
+	}
+	if v[0] != refsDelta {
+		return nil, 0, nil
+	}
+	base, _, err := takeBytes(v[2:])
+	return base, int(v[1]), err
+}
+
+// purgeRefs removes the reference set of point id, first rebasing every
+// delta based on it: onto id's own base when id is a delta (at id's
+// depth, so no chain grows), else as a full set.
+func purgeRefs(refs *bolt.Bucket, id []byte) error {
+	v := refs.Get(id)
+	if v == nil {
+		return nil
+	}
+	myBase, myDepth, err := deltaBase(v)
+	if err != nil {
+		return err
+	}
+	var baseSet []vaultapi.ID
+	if myBase != nil {
+		if baseSet, _, err = readRefs(refs, myBase); err != nil {
+			return err
+		}
+	}
+	type rewrite struct {
+		key []byte
+		val []byte
+	}
+	var deps [][]byte
+	err = refs.ForEach(func(k, v []byte) error {
+		b, _, err := deltaBase(v)
+		if err != nil {
+			return err
+		}
+		if b != nil && string(b) == string(id) {
+			deps = append(deps, slices.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var out []rewrite
+	for _, k := range deps {
+		set, _, err := readRefs(refs, k)
+		if err != nil {
+			return err
+		}
+		var enc []byte
+		if myBase != nil {
+			enc = encodeDelta(slices.Clone(myBase), myDepth, baseSet, set)
+		}
+		if enc == nil {
+			enc = encodeFull(set)
+		}
+		out = append(out, rewrite{k, enc})
+	}
+	for _, w := range out {
+		if err := refs.Put(w.key, w.val); err != nil {
+			return err
+		}
+	}
+	return refs.Delete(id)
 }

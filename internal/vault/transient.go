@@ -177,3 +177,17 @@ func (t *Transient) Commit(context.Context, string, vaultapi.Commit) (vaultapi.P
 }
 
 var _ vaultapi.Vault = (*Transient)(nil)
+
+func (t *Transient) Policy(ctx context.Context) (p vaultapi.Policy, err error) {
+	err = t.with(ctx, func(v vaultapi.Vault) error { p, err = v.Policy(ctx); return err })
+	return p, err
+}
+func (t *Transient) ReportJob(context.Context, vaultapi.Job) error { return ErrReadOnly }
+func (t *Transient) Jobs(ctx context.Context) (j []vaultapi.Job, err error) {
+	err = t.with(ctx, func(v vaultapi.Vault) error { j, err = v.Jobs(ctx); return err })
+	return j, err
+}
+func (t *Transient) DeletedPoints(ctx context.Context) (p []vaultapi.Point, err error) {
+	err = t.with(ctx, func(v vaultapi.Vault) error { p, err = v.DeletedPoints(ctx); return err })
+	return p, err
+}

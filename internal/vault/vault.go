@@ -50,6 +50,7 @@ type Vault struct {
 	lease    time.Duration
 	embedded bool
 	sessions keyLock // held while a session commits or ends
+	retain   keyLock // held while retention runs on a machine
 }
 
 // New returns a vault over cfg's store and storage.
@@ -268,7 +269,7 @@ func (m *machine) Commit(ctx context.Context, sessionID string, c vaultapi.Commi
 	if !found {
 		refs = append(refs[:len(refs):len(refs)], c.Info)
 	}
-	p := vaultapi.Point{ID: m.v.NewID(), Machine: m.m.ID, Time: m.v.now(), Info: c.Info, Stats: c.Stats}
+	p := vaultapi.Point{ID: m.v.NewID(), Machine: m.m.ID, Time: m.v.now(), Info: c.Info, Stats: c.Stats, OnDemand: c.OnDemand}
 	if err := m.v.meta.AddPoint(ctx, m.m.ID, p, refs); err != nil {
 		return vaultapi.Point{}, mapErr(err)
 	}
@@ -277,16 +278,23 @@ func (m *machine) Commit(ctx context.Context, sessionID string, c vaultapi.Commi
 		m.v.log.Warn("end session after commit", "err", err)
 	}
 	m.v.log.Info("recovery point committed", "machine", m.m.ID, "point", p.ID, "blobs", len(refs))
+	// Retention runs on the vault after each commit; its failure does not
+	// undo the point (the periodic run retries).
+	if _, err := m.v.ApplyRetention(context.WithoutCancel(ctx), m.m.ID); err != nil {
+		m.v.log.Warn("retention after commit", "machine", m.m.ID, "err", err)
+	}
 	return p, nil
 }
 
 func (m *machine) Points(ctx context.Context) ([]vaultapi.Point, error) {
-	p, err := m.v.meta.Points(ctx, m.m.ID)
-	return p, mapErr(err)
+	return m.v.points(ctx, m.m.ID, false)
 }
 
 func (m *machine) Point(ctx context.Context, id string) (vaultapi.Point, error) {
 	p, err := m.v.meta.Point(ctx, m.m.ID, id)
+	if err == nil && !p.Deleted.IsZero() {
+		return vaultapi.Point{}, fmt.Errorf("%w: point %s was deleted by retention (an operator can undelete it)", vaultapi.ErrNotFound, id)
+	}
 	return p, mapErr(err)
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"testing"
 
+	"github.com/coffer-backup/coffer/internal/policy"
 	"github.com/coffer-backup/coffer/internal/storage"
 	"github.com/coffer-backup/coffer/internal/storage/memory"
 	"github.com/coffer-backup/coffer/internal/vault"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/coffer-backup/coffer/internal/vaultapi/vaulttest"
 )
 
@@ -39,7 +41,13 @@ func embedded(newStorage func() storage.Storage) vaulttest.Harness {
 		if err != nil {
 			t.Fatalf("ForMachine: %v", err)
 		}
-		return vaulttest.Env{A: e.Machine, B: b, Now: clock.Now, Advance: clock.Advance}
+		return vaulttest.Env{A: e.Machine, B: b, Now: clock.Now, Advance: clock.Advance,
+			SetPolicy: func(m vaultapi.Info, s policy.Spec) error {
+				_, err := e.SetPolicy(ctx, m.MachineID, s)
+				return err
+			},
+			Undelete: func(m vaultapi.Info, id string) error { return e.UndeletePoint(ctx, m.MachineID, id) },
+		}
 	}}
 }
 

@@ -73,6 +73,21 @@ type Vault interface {
 	// unknown pack is ErrNotFound; an invalid name, a negative offset or
 	// length, or a range past the pack's end is ErrBadRequest.
 	ReadPack(ctx context.Context, pack string, off, length int64) (io.ReadCloser, error)
+
+	// Policy returns the machine's backup policy: its own, else the
+	// vault-wide default, else an empty policy with Source PolicyNone.
+	// A machine cannot change its policy; an operator sets it.
+	Policy(ctx context.Context) (Policy, error)
+	// ReportJob records a backup job of the machine, replacing the report
+	// of the same job ID. An invalid job (see ValidJob) is ErrBadRequest.
+	// The vault keeps the newest MaxJobs jobs of each machine.
+	ReportJob(ctx context.Context, j Job) error
+	// Jobs lists the machine's jobs, newest (by Started) first.
+	Jobs(ctx context.Context) ([]Job, error)
+	// DeletedPoints lists the machine's soft-deleted recovery points,
+	// oldest first, Deleted set: retention removed them from Points and an
+	// operator can restore them until Deleted plus DeleteGrace.
+	DeletedPoints(ctx context.Context) ([]Point, error)
 }
 
 // Info describes a vault as one machine sees it.
@@ -141,9 +156,10 @@ type Location struct {
 
 // Commit is what a backup session commits.
 type Commit struct {
-	Info  ID    // the point's manifest blob (KindInfo)
-	Stats Stats // figures the vault may show without keys
-	Refs  []ID  // every blob the point references, Info included
+	Info     ID    // the point's manifest blob (KindInfo)
+	Stats    Stats // figures the vault may show without keys
+	Refs     []ID  // every blob the point references, Info included
+	OnDemand bool  // started by hand, not by the schedule (for retention)
 }
 
 // Stats are a recovery point's figures.
@@ -165,4 +181,9 @@ type Point struct {
 	Time    time.Time `json:"time"` // the vault's clock, UTC, to the microsecond
 	Info    ID        `json:"info"`
 	Stats   Stats     `json:"stats"`
+	// OnDemand marks a point started by hand (retention's
+	// keep-on-demand-days); Deleted, when set, is when retention
+	// soft-deleted it (the vault's clock).
+	OnDemand bool      `json:"on_demand,omitempty"`
+	Deleted  time.Time `json:"deleted,omitzero"`
 }

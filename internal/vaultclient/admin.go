@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/coffer-backup/coffer/internal/policy"
+	"github.com/coffer-backup/coffer/internal/vault"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/coffer-backup/coffer/internal/vaultwire"
 )
@@ -88,4 +90,48 @@ func (a *Admin) RevokeEnrolment(ctx context.Context, id string) error {
 func (a *Admin) RevokeToken(ctx context.Context, id string) error {
 	_, _, err := a.c.do(ctx, request{method: "DELETE", path: "/admin/tokens/" + url.PathEscape(id), retry: idempotent})
 	return err
+}
+
+func machineQuery(path, name string) string {
+	if name == "" {
+		return path
+	}
+	return path + "?machine=" + url.QueryEscape(name)
+}
+
+// Policy returns the policy in force for the named machine (the vault-wide
+// default if name is empty).
+func (a *Admin) Policy(ctx context.Context, name string) (vaultapi.Policy, error) {
+	var p vaultapi.Policy
+	return p, a.c.getJSON(ctx, machineQuery("/admin/policy", name), &p)
+}
+
+// SetPolicy sets the named machine's policy (the default if name is empty).
+func (a *Admin) SetPolicy(ctx context.Context, name string, s policy.Spec) (vaultapi.Policy, error) {
+	var p vaultapi.Policy
+	return p, a.c.sendJSON(ctx, "PUT", machineQuery("/admin/policy", name), s, &p, idempotent)
+}
+
+// Jobs lists the jobs of the named machine (all if empty), newest first.
+func (a *Admin) Jobs(ctx context.Context, name string) ([]vaultapi.Job, error) {
+	var js []vaultapi.Job
+	return js, a.c.getJSON(ctx, machineQuery("/admin/jobs", name), &js)
+}
+
+// DeletedPoints lists soft-deleted points of the named machine (all if empty).
+func (a *Admin) DeletedPoints(ctx context.Context, name string) ([]vaultapi.Point, error) {
+	var ps []vaultapi.Point
+	return ps, a.c.getJSON(ctx, machineQuery("/admin/deleted-points", name), &ps)
+}
+
+// UndeletePoint restores a soft-deleted point.
+func (a *Admin) UndeletePoint(ctx context.Context, name, id string) error {
+	_, _, err := a.c.do(ctx, request{method: "POST", path: machineQuery("/admin/points/"+url.PathEscape(id)+"/undelete", name), retry: idempotent})
+	return err
+}
+
+// RunRetention makes the vault enforce retention on every machine now.
+func (a *Admin) RunRetention(ctx context.Context) ([]vault.RetentionResult, error) {
+	var res []vault.RetentionResult
+	return res, a.c.sendJSON(ctx, "POST", "/admin/retention", struct{}{}, &res, idempotent)
 }

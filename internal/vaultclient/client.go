@@ -362,3 +362,26 @@ func (c *Client) DeletePoint(ctx context.Context, id string) error {
 	_, _, err := c.c.do(ctx, request{method: "DELETE", path: "/points/" + url.PathEscape(id), retry: once})
 	return err
 }
+
+func (c *Client) Policy(ctx context.Context) (vaultapi.Policy, error) {
+	var p vaultapi.Policy
+	return p, c.c.getJSON(ctx, "/policy", &p)
+}
+
+// ReportJob is idempotent: a report replaces the one of the same job ID.
+func (c *Client) ReportJob(ctx context.Context, j vaultapi.Job) error {
+	if !vaultapi.ValidSlotID(j.ID) {
+		return fmt.Errorf("%w: job ID %q: 1 to 64 letters, digits, dots, dashes or underscores, not only dots", vaultapi.ErrBadRequest, j.ID)
+	}
+	return c.c.sendJSON(ctx, "PUT", "/jobs/"+url.PathEscape(j.ID), j, nil, idempotent)
+}
+
+func (c *Client) Jobs(ctx context.Context) ([]vaultapi.Job, error) {
+	var js []vaultapi.Job
+	return js, c.c.getJSON(ctx, "/jobs", &js)
+}
+
+func (c *Client) DeletedPoints(ctx context.Context) ([]vaultapi.Point, error) {
+	var ps []vaultapi.Point
+	return ps, c.c.getJSON(ctx, "/deleted-points", &ps)
+}

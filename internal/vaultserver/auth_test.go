@@ -12,6 +12,7 @@ import (
 
 	"github.com/coffer-backup/coffer/internal/meta"
 	"github.com/coffer-backup/coffer/internal/pack"
+	"github.com/coffer-backup/coffer/internal/policy"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/coffer-backup/coffer/internal/vaultclient"
 	"github.com/coffer-backup/coffer/internal/vaultserver/servertest"
@@ -139,6 +140,13 @@ func TestAuthorisation(t *testing.T) {
 		}, nil, ""},
 		{"machine cannot delete a point", func() error { return a.DeletePoint(ctx, ptA.ID) }, vaultapi.ErrForbidden, "operator action"},
 		{"machine cannot use the operator surface", func() error { _, err := machineAdmin.Machines(ctx); return err }, vaultapi.ErrForbidden, "operator token"},
+		{"machine cannot set its policy", func() error {
+			_, err := machineAdmin.SetPolicy(ctx, "alpha", policy.Spec{Retention: policy.RetentionSpec{KeepLast: 1}})
+			return err
+		}, vaultapi.ErrForbidden, "operator token"},
+		{"machine cannot undelete points", func() error { return machineAdmin.UndeletePoint(ctx, "", ptA.ID) }, vaultapi.ErrForbidden, "operator token"},
+		{"machine cannot run retention", func() error { _, err := machineAdmin.RunRetention(ctx); return err }, vaultapi.ErrForbidden, "operator token"},
+		{"machine cannot read other machines' jobs", func() error { _, err := machineAdmin.Jobs(ctx, "beta"); return err }, vaultapi.ErrForbidden, "operator token"},
 		{"operator lists machines", func() error {
 			ms, err := admin.Machines(ctx)
 			if err == nil && len(ms) != 3 {

@@ -317,6 +317,7 @@ func (a *Authority) Machines(ctx context.Context) ([]vaultwire.MachineInfo, erro
 		if err != nil {
 			return nil, err
 		}
+		ps = slices.DeleteFunc(ps, func(p vaultapi.Point) bool { return !p.Deleted.IsZero() })
 		mi.Points = len(ps)
 		if len(ps) > 0 {
 			mi.LastPoint = ps[len(ps)-1].Time
@@ -334,6 +335,16 @@ func (a *Authority) Machines(ctx context.Context) ([]vaultwire.MachineInfo, erro
 // MachinePoints lists the recovery points of the machine named name, or
 // of every machine when name is empty.
 func (a *Authority) MachinePoints(ctx context.Context, name string) ([]vaultapi.Point, error) {
+	return a.machinePoints(ctx, name, false)
+}
+
+// DeletedPoints lists the soft-deleted points of the machine named name,
+// or of every machine when name is empty.
+func (a *Authority) DeletedPoints(ctx context.Context, name string) ([]vaultapi.Point, error) {
+	return a.machinePoints(ctx, name, true)
+}
+
+func (a *Authority) machinePoints(ctx context.Context, name string, deleted bool) ([]vaultapi.Point, error) {
 	var ms []meta.Machine
 	if name != "" {
 		m, err := a.meta.MachineByName(ctx, name)
@@ -353,7 +364,12 @@ func (a *Authority) MachinePoints(ctx context.Context, name string) ([]vaultapi.
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ps...)
+		for _, p := range ps {
+			if p.Deleted.IsZero() == deleted {
+				continue
+			}
+			out = append(out, p)
+		}
 	}
 	slices.SortStableFunc(out, func(a, b vaultapi.Point) int { return a.Time.Compare(b.Time) })
 	return out, nil

@@ -39,6 +39,10 @@ func (s *Server) routes() {
 	handle("DELETE", "/points/{id}", s.machine(s.deletePoint))
 	handle("GET", "/packs/{name}", s.machine(s.readPack))
 	handle("PUT", "/verifier", s.machine(s.setVerifier))
+	handle("GET", "/policy", s.machine(s.policy))
+	handle("GET", "/jobs", s.machine(s.jobs))
+	handle("PUT", "/jobs/{id}", s.machine(s.reportJob))
+	handle("GET", "/deleted-points", s.machine(s.deletedPoints))
 
 	// Registration: proves an enrolment secret in the body.
 	handle("POST", "/register", public(s.register))
@@ -51,6 +55,12 @@ func (s *Server) routes() {
 	handle("DELETE", "/admin/enrolments/{id}", s.operator(s.adminRevokeEnrolment))
 	handle("POST", "/admin/tokens", s.operator(s.adminToken))
 	handle("DELETE", "/admin/tokens/{id}", s.operator(s.adminRevokeToken))
+	handle("GET", "/admin/policy", s.operator(s.adminPolicy))
+	handle("PUT", "/admin/policy", s.operator(s.adminSetPolicy))
+	handle("GET", "/admin/jobs", s.operator(s.adminJobs))
+	handle("GET", "/admin/deleted-points", s.operator(s.adminDeletedPoints))
+	handle("POST", "/admin/points/{id}/undelete", s.operator(s.adminUndelete))
+	handle("POST", "/admin/retention", s.operator(s.adminRetention))
 
 	// JSON answers for wrong methods and unknown paths.
 	for p := range paths {

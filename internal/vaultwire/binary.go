@@ -106,8 +106,9 @@ func DecodeLocations(b []byte, ids []vaultapi.ID) ([]vaultapi.Location, error) {
 
 // CommitHead is the JSON part of a commit request.
 type CommitHead struct {
-	Info  vaultapi.ID    `json:"info"`
-	Stats vaultapi.Stats `json:"stats"`
+	Info     vaultapi.ID    `json:"info"`
+	Stats    vaultapi.Stats `json:"stats"`
+	OnDemand bool           `json:"on_demand,omitempty"`
 }
 
 // MaxCommitHead bounds the JSON part of a commit request.
@@ -116,7 +117,7 @@ const MaxCommitHead = 64 << 10
 // EncodeCommit encodes a commit: a 4-byte big-endian length, that many
 // bytes of JSON (CommitHead), then the referenced IDs, 32 bytes each.
 func EncodeCommit(c vaultapi.Commit) []byte {
-	head, _ := json.Marshal(CommitHead{Info: c.Info, Stats: c.Stats})
+	head, _ := json.Marshal(CommitHead{Info: c.Info, Stats: c.Stats, OnDemand: c.OnDemand})
 	b := make([]byte, 4, 4+len(head)+32*len(c.Refs))
 	binary.BigEndian.PutUint32(b, uint32(len(head)))
 	b = append(b, head...)
@@ -141,5 +142,5 @@ func DecodeCommit(b []byte) (vaultapi.Commit, error) {
 	if err != nil {
 		return c, err
 	}
-	return vaultapi.Commit{Info: h.Info, Stats: h.Stats, Refs: refs}, nil
+	return vaultapi.Commit{Info: h.Info, Stats: h.Stats, Refs: refs, OnDemand: h.OnDemand}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/pack"
+	"github.com/coffer-backup/coffer/internal/policy"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
@@ -34,6 +35,13 @@ type Env struct {
 	// clock. Clock does both for an in-process vault core.
 	Now     func() time.Time
 	Advance func(d time.Duration)
+
+	// Operator actions, as the vault's operator does them (the operator
+	// surface of a server, or the vault core of an embedded vault). The
+	// machine is named by its Info; a zero Info means the vault-wide
+	// default. Errors wrap the sentinels of vaultapi.
+	SetPolicy func(machine vaultapi.Info, s policy.Spec) error
+	Undelete  func(machine vaultapi.Info, pointID string) error
 }
 
 // Clock is a settable clock, safe for concurrent use. Give Now to the
@@ -100,6 +108,12 @@ func Run(t *testing.T, h Harness) {
 		{"IsolationSessions", testIsolationSessions},
 		{"IsolationSamePack", testIsolationSamePack},
 		{"CancelledContext", testCancelledContext},
+		{"Policy", testPolicy},
+		{"PolicyRefused", testPolicyRefused},
+		{"Jobs", testJobs},
+		{"JobsRefused", testJobsRefused},
+		{"RetentionSoftDelete", testRetentionSoftDelete},
+		{"OnDemand", testOnDemand},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,124 @@
+package vaultserver
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/coffer-backup/coffer/internal/policy"
+	"github.com/coffer-backup/coffer/internal/vault"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+func (s *Server) policy(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
+	p, err := v.Policy(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) jobs(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
+	js, err := v.Jobs(r.Context())
+	if err != nil {
+		return err
+	}
+	if js == nil {
+		js = []vaultapi.Job{}
+	}
+	writeJSON(w, http.StatusOK, js)
+	return nil
+}
+
+func (s *Server) reportJob(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
+	var j vaultapi.Job
+	if err := s.readJSON(w, r, &j); err != nil {
+		return err
+	}
+	if j.ID != r.PathValue("id") {
+		return fmt.Errorf("%w: job ID %q in the body, %q in the path", vaultapi.ErrBadRequest, j.ID, r.PathValue("id"))
+	}
+	if err := v.ReportJob(r.Context(), j); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) deletedPoints(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
+	ps, err := v.DeletedPoints(r.Context())
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []vaultapi.Point{}
+	}
+	writeJSON(w, http.StatusOK, ps)
+	return nil
+}
+
+func (s *Server) adminPolicy(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.cfg.Authority.Policy(r.Context(), r.URL.Query().Get("machine"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) adminSetPolicy(w http.ResponseWriter, r *http.Request) error {
+	var spec policy.Spec
+	if err := s.readJSON(w, r, &spec); err != nil {
+		return err
+	}
+	p, err := s.cfg.Authority.SetPolicy(r.Context(), r.URL.Query().Get("machine"), spec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) adminJobs(w http.ResponseWriter, r *http.Request) error {
+	js, err := s.cfg.Authority.Jobs(r.Context(), r.URL.Query().Get("machine"))
+	if err != nil {
+		return err
+	}
+	if js == nil {
+		js = []vaultapi.Job{}
+	}
+	writeJSON(w, http.StatusOK, js)
+	return nil
+}
+
+func (s *Server) adminDeletedPoints(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.cfg.Authority.DeletedPoints(r.Context(), r.URL.Query().Get("machine"))
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []vaultapi.Point{}
+	}
+	writeJSON(w, http.StatusOK, ps)
+	return nil
+}
+
+func (s *Server) adminUndelete(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.Authority.UndeletePoint(r.Context(), r.URL.Query().Get("machine"), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) adminRetention(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.cfg.Authority.RunRetention(r.Context())
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		res = []vault.RetentionResult{}
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
