@@ -40,12 +40,7 @@ PATH is the file's absolute path as backed up.
 
 Example:
   coffer cat latest /etc/fstab | diff - /etc/fstab`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return usageError{fmt.Errorf("cat takes POINT and PATH (for example: coffer cat latest /etc/hosts)")}
-			}
-			return nil
-		},
+		Args: argCount(2, 2, "cat takes POINT and PATH (for example: coffer cat latest /etc/hosts)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			r, s, err := g.openRepo(ctx, false)
@@ -87,12 +82,7 @@ are kept. Holes of sparse files are written as zeros.
 Examples:
   coffer dump latest /home/ana > ana.tar
   coffer dump 3f2a | tar -tv`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 1 || len(args) > 2 {
-				return usageError{fmt.Errorf("dump takes POINT and an optional PATH (for example: coffer dump latest /home > home.tar)")}
-			}
-			return nil
-		},
+		Args: argCount(1, 2, "dump takes POINT and an optional PATH (for example: coffer dump latest /home > home.tar)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			r, s, err := g.openRepo(ctx, false)
@@ -227,12 +217,7 @@ device, xattrs). Folders whose contents are identical are not opened.
 
 Example:
   coffer diff 3f2a latest`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return usageError{fmt.Errorf("diff takes two POINTs (for example: coffer diff 3f2a latest)")}
-			}
-			return nil
-		},
+		Args: argCount(2, 2, "diff takes two POINTs (for example: coffer diff 3f2a latest)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			r, s, err := g.openRepo(ctx, false)

@@ -46,12 +46,7 @@ points appear within --refresh.
 Examples:
   coffer mount /mnt/coffer
   cp -a /mnt/coffer/latest/home/ana/Documents /tmp/`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError{fmt.Errorf("mount takes one MOUNTPOINT (an empty folder)")}
-			}
-			return nil
-		},
+		Args: argCount(1, 1, "mount takes one MOUNTPOINT (an empty folder)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			dir, err := g.vaultDir()

@@ -120,12 +120,7 @@ POINT is an ID prefix or "latest"; PATH is an absolute path as backed up.
 Examples:
   coffer ls latest
   coffer ls 3f2a /home/ana/Documents --json`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) < 1 || len(args) > 2 {
-				return usageError{fmt.Errorf("ls takes POINT and an optional PATH (for example: coffer ls latest /home)")}
-			}
-			return nil
-		},
+		Args: argCount(1, 2, "ls takes POINT and an optional PATH (for example: coffer ls latest /home)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			r, s, err := g.openRepo(ctx, false)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+
+	"github.com/spf13/cobra"
 )
 
 // Exit codes, documented in doc/CLI.md and in `coffer --help`.
@@ -48,3 +50,14 @@ func exitCode(err error) int {
 // exitMappers map errors of internal packages to exit codes; each file that
 // wires a package adds its mapping here, so the mapping lives in one place.
 var exitMappers []func(error) (int, bool)
+
+// argCount accepts between lo and hi arguments (hi < 0: no upper bound),
+// and otherwise fails as bad usage with msg, which should show an example.
+func argCount(lo, hi int, msg string) func(*cobra.Command, []string) error {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < lo || hi >= 0 && len(args) > hi {
+			return usageError{errors.New(msg)}
+		}
+		return nil
+	}
+}

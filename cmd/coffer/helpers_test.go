@@ -68,4 +68,3 @@ func lastJSON(t *testing.T, out string, v any) {
 		t.Fatalf("last line of output is not JSON: %v\n%s", err, out)
 	}
 }
-
