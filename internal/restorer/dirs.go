@@ -38,6 +38,7 @@ type rdir struct {
 	node    *format.Node
 	depth   int
 	ready   bool // exists in the target (found or created)
+	fresh   bool // created empty by this restore: nothing in it can be in the way
 	planned bool // a dry run would create it
 	meta    bool // set its metadata at the end
 }

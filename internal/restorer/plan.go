@@ -136,7 +136,7 @@ func (rs *restore) planNode(d *rdir, n *format.Node, parentRel string, parentInc
 
 // existing returns the entry of d named name, if any.
 func (rs *restore) existing(d *rdir, name string) (stat, bool) {
-	if !d.ready || rs.cache == nil {
+	if !d.ready || d.fresh || rs.cache == nil {
 		return stat{}, false
 	}
 	h, rel, err := rs.cache.get(d)
@@ -244,6 +244,8 @@ func (rs *restore) ensure(d *rdir) error {
 		if st, serr := lstatAt(h, d.name); serr != nil || st.typ != format.TypeDir {
 			return err
 		}
+	} else {
+		d.fresh = true // made just now, so empty: its entries need no lookup
 	}
 	d.ready = true
 	return nil
