@@ -56,7 +56,7 @@ const smallBlob = 64 << 10
 func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, keepTree func(vaultapi.ID, []byte), sealers, uploaders int) *packer {
 	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s, keepTree: keepTree,
 		plain: make(chan sealedBlob, 64), in: make(chan sealedBlob, 64), uploads: make(chan vaultapi.Pack),
-		queued: newBudget(queueBudget),
+		queued:   newBudget(queueBudget),
 		packBufs: make(chan []byte, 1+uploaders)}
 	// Buffers grow to what they hold (most chunks are about 1 MiB, not the
 	// 4 MiB maximum): capacity nobody writes still counts for the garbage
