@@ -77,23 +77,12 @@ func (s *Server) routes() {
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
 	info, err := v.Info(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
+	return reply(w, info, err)
 }
 
 func (s *Server) keySlots(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
 	slots, err := v.KeySlots(r.Context())
-	if err != nil {
-		return err
-	}
-	if slots == nil {
-		slots = []vaultapi.KeySlot{}
-	}
-	writeJSON(w, http.StatusOK, slots)
-	return nil
+	return replyList(w, slots, err)
 }
 
 func (s *Server) putKeySlot(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
@@ -119,11 +108,7 @@ func (s *Server) beginBackup(w http.ResponseWriter, r *http.Request, v vaultapi.
 
 func (s *Server) renewSession(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
 	sess, err := v.RenewSession(r.Context(), r.PathValue("sid"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, sess)
-	return nil
+	return reply(w, sess, err)
 }
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
@@ -263,23 +248,12 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, v vaultapi.Vault
 
 func (s *Server) points(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
 	ps, err := v.Points(r.Context())
-	if err != nil {
-		return err
-	}
-	if ps == nil {
-		ps = []vaultapi.Point{}
-	}
-	writeJSON(w, http.StatusOK, ps)
-	return nil
+	return replyList(w, ps, err)
 }
 
 func (s *Server) point(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
 	p, err := v.Point(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
+	return reply(w, p, err)
 }
 
 // ErrDeleteIsOperator refuses deletion with machine credentials.
@@ -364,35 +338,17 @@ func (s *Server) replaceSlots(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp, err := s.cfg.Authority.ReplaceSlots(r.Context(), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return reply(w, resp, err)
 }
 
 func (s *Server) adminMachines(w http.ResponseWriter, r *http.Request) error {
 	ms, err := s.cfg.Authority.Machines(r.Context())
-	if err != nil {
-		return err
-	}
-	if ms == nil {
-		ms = []vaultwire.MachineInfo{}
-	}
-	writeJSON(w, http.StatusOK, ms)
-	return nil
+	return replyList(w, ms, err)
 }
 
 func (s *Server) adminPoints(w http.ResponseWriter, r *http.Request) error {
 	ps, err := s.cfg.Authority.MachinePoints(r.Context(), r.URL.Query().Get("machine"))
-	if err != nil {
-		return err
-	}
-	if ps == nil {
-		ps = []vaultapi.Point{}
-	}
-	writeJSON(w, http.StatusOK, ps)
-	return nil
+	return replyList(w, ps, err)
 }
 
 func (s *Server) adminEnrol(w http.ResponseWriter, r *http.Request) error {

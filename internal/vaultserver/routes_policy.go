@@ -5,29 +5,17 @@ import (
 	"net/http"
 
 	"github.com/coffer-backup/coffer/internal/policy"
-	"github.com/coffer-backup/coffer/internal/vault"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
 func (s *Server) policy(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
 	p, err := v.Policy(r.Context())
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
+	return reply(w, p, err)
 }
 
 func (s *Server) jobs(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
 	js, err := v.Jobs(r.Context())
-	if err != nil {
-		return err
-	}
-	if js == nil {
-		js = []vaultapi.Job{}
-	}
-	writeJSON(w, http.StatusOK, js)
-	return nil
+	return replyList(w, js, err)
 }
 
 func (s *Server) reportJob(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
@@ -47,23 +35,12 @@ func (s *Server) reportJob(w http.ResponseWriter, r *http.Request, v vaultapi.Va
 
 func (s *Server) deletedPoints(w http.ResponseWriter, r *http.Request, v vaultapi.Vault, _ Principal) error {
 	ps, err := v.DeletedPoints(r.Context())
-	if err != nil {
-		return err
-	}
-	if ps == nil {
-		ps = []vaultapi.Point{}
-	}
-	writeJSON(w, http.StatusOK, ps)
-	return nil
+	return replyList(w, ps, err)
 }
 
 func (s *Server) adminPolicy(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.cfg.Authority.Policy(r.Context(), r.URL.Query().Get("machine"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
+	return reply(w, p, err)
 }
 
 func (s *Server) adminSetPolicy(w http.ResponseWriter, r *http.Request) error {
@@ -72,35 +49,17 @@ func (s *Server) adminSetPolicy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p, err := s.cfg.Authority.SetPolicy(r.Context(), r.URL.Query().Get("machine"), spec)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
+	return reply(w, p, err)
 }
 
 func (s *Server) adminJobs(w http.ResponseWriter, r *http.Request) error {
 	js, err := s.cfg.Authority.Jobs(r.Context(), r.URL.Query().Get("machine"))
-	if err != nil {
-		return err
-	}
-	if js == nil {
-		js = []vaultapi.Job{}
-	}
-	writeJSON(w, http.StatusOK, js)
-	return nil
+	return replyList(w, js, err)
 }
 
 func (s *Server) adminDeletedPoints(w http.ResponseWriter, r *http.Request) error {
 	ps, err := s.cfg.Authority.DeletedPoints(r.Context(), r.URL.Query().Get("machine"))
-	if err != nil {
-		return err
-	}
-	if ps == nil {
-		ps = []vaultapi.Point{}
-	}
-	writeJSON(w, http.StatusOK, ps)
-	return nil
+	return replyList(w, ps, err)
 }
 
 func (s *Server) adminUndelete(w http.ResponseWriter, r *http.Request) error {
@@ -113,12 +72,5 @@ func (s *Server) adminUndelete(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) adminRetention(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.cfg.Authority.RunRetention(r.Context())
-	if err != nil {
-		return err
-	}
-	if res == nil {
-		res = []vault.RetentionResult{}
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return replyList(w, res, err)
 }

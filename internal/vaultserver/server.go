@@ -125,6 +125,23 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// reply answers 200 with v as JSON, or passes err on to the error mapping.
+func reply[T any](w http.ResponseWriter, v T, err error) error {
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// replyList is reply for a list: an empty list is [], never null.
+func replyList[T any](w http.ResponseWriter, v []T, err error) error {
+	if v == nil {
+		v = []T{}
+	}
+	return reply(w, v, err)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
