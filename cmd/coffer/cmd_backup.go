@@ -110,8 +110,8 @@ func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) er
 		})
 	} else if !g.quiet {
 		fmt.Fprintf(g.stdout, "recovery point %s saved at %s\n", res.Point.ID[:8], res.Point.Time.Local().Format(time.DateTime))
-		fmt.Fprintf(g.stdout, "  %d files, %d folders, %s; read %s, added %s to the vault in %s\n",
-			res.Stats.Files, res.Stats.Dirs, humanBytes(res.Stats.Bytes), humanBytes(res.Stats.BytesRead),
+		fmt.Fprintf(g.stdout, "  %s, %s, %s; read %s, added %s to the vault in %s\n",
+			count(res.Stats.Files, "file"), count(res.Stats.Dirs, "folder"), humanBytes(res.Stats.Bytes), humanBytes(res.Stats.BytesRead),
 			humanBytes(res.Stats.BytesAdded), (time.Duration(res.Stats.DurationMS) * time.Millisecond).Round(10*time.Millisecond))
 		if res.Problems > 0 {
 			fmt.Fprintf(g.stdout, "  %d entries skipped (listed above)\n", res.Problems)

@@ -151,8 +151,8 @@ Examples:
 				if dryRun {
 					verb = "would restore"
 				}
-				fmt.Fprintf(g.stdout, "%s %d files, %d folders, %s from point %s into %s in %s (%d unchanged, %d kept as they were)\n",
-					verb, res.Files, res.Dirs, humanBytes(res.Bytes), p.ID[:8], target, time.Since(start).Round(10*time.Millisecond),
+				fmt.Fprintf(g.stdout, "%s %s, %s, %s from point %s into %s in %s (%d unchanged, %d kept as they were)\n",
+					verb, count(res.Files, "file"), count(res.Dirs, "folder"), humanBytes(res.Bytes), p.ID[:8], target, time.Since(start).Round(10*time.Millisecond),
 					res.Unchanged, res.Skipped)
 			}
 			if err != nil {

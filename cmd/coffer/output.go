@@ -105,3 +105,11 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+// count writes n and a noun, plural unless n is 1.
+func count[N ~int | ~int64 | ~uint64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
