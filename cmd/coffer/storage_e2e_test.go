@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +22,11 @@ import (
 // test data, compiled tools).
 func goTree(t *testing.T) string {
 	t.Helper()
-	root := runtime.GOROOT()
-	if root == "" {
-		out, err := exec.Command("go", "env", "GOROOT").Output()
-		if err != nil {
-			t.Fatalf("no Go tree for the corpus: go env GOROOT: %v", err)
-		}
-		root = strings.TrimSpace(string(out))
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("no Go tree for the corpus: go env GOROOT: %v", err)
 	}
+	root := strings.TrimSpace(string(out))
 	if _, err := os.Stat(filepath.Join(root, "src", "go.mod")); err != nil {
 		t.Fatalf("no Go tree for the corpus at %s: %v", root, err)
 	}

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata from the current code")
@@ -54,15 +52,6 @@ func mustHex(t testing.TB, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func mustID(t testing.TB, s string) vaultapi.ID {
-	t.Helper()
-	id, err := vaultapi.ParseID(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 // hexLines renders b as lower-case hex, 32 bytes a line.

@@ -7,12 +7,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bolt is the embedded metadata store, one bbolt file.
@@ -45,7 +47,7 @@ var machineBuckets = [][]byte{bSlots, bBlobs, bPacks, bSessions, bPoints, bRefs}
 func OpenBolt(path string, newID func() string) (*Bolt, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if err == bolt.ErrTimeout {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open vault metadata %s: another Coffer process holds it; wait for it to finish", path)
 		}
 		return nil, fmt.Errorf("open vault metadata: %w", err)

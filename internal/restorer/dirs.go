@@ -129,16 +129,6 @@ func (c *dirCache) releaser(d *rdir) func() {
 	})
 }
 
-// forget closes d's handle, if open (d was removed or renamed).
-func (c *dirCache) forget(d *rdir) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.open[d]; ok && e.refs == 0 {
-		closeHandle(e.h)
-		delete(c.open, d)
-	}
-}
-
 func (c *dirCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -262,6 +262,15 @@ func TestInterruptedRerun(t *testing.T) {
 	if !mapsEqual(got, big) {
 		t.Fatalf("after the re-run the files differ")
 	}
+	finished := 0
+	for _, a := range acts {
+		if a.Do != "unchanged" {
+			finished++
+		}
+	}
+	if finished == 0 {
+		t.Error("the re-run after the interruption restored nothing; the interrupted run cannot have finished")
+	}
 	// A third run finds everything complete and rewrites nothing.
 	res, acts = run(t, r, root, restorer.Options{Target: tgt})
 	for _, a := range acts {
