@@ -161,6 +161,7 @@ type fileTask struct {
 	f         *os.File
 	remaining int
 	failed    bool
+	sized     bool // created at its full size: zero pieces can stay holes
 }
 
 // target is one chunk of one file.
@@ -349,7 +350,7 @@ func (rs *restore) write(t target, data []byte) {
 	}
 	for _, p := range ft.layout.ChunkPieces(t.chunk) {
 		b := data[p.ChunkOff : p.ChunkOff+p.Len]
-		if ft.fresh && allZero(b) {
+		if ft.sized && allZero(b) {
 			continue // a hole already
 		}
 		if _, err := ft.f.WriteAt(b, int64(p.FileOff)); err != nil {
@@ -388,11 +389,14 @@ func (rs *restore) openTask(ft *fileTask) error {
 	if err != nil {
 		return err
 	}
-	if ft.fresh && ft.node.Size > 0 {
+	// Sizing the file first keeps skipped zero pieces as holes; a dense
+	// file of one chunk is written whole by its one write.
+	if ft.fresh && ft.node.Size > 0 && (len(ft.node.Chunks) > 1 || ft.layout.Sparse()) {
 		if err := f.Truncate(int64(ft.node.Size)); err != nil {
 			f.Close()
 			return err
 		}
+		ft.sized = true
 	}
 	ft.f = f
 	return nil
