@@ -197,10 +197,7 @@ func printJobs(g *globals, js []vaultapi.Job, n int, machines bool, names ...map
 		js = js[:n]
 	}
 	if g.json {
-		if js == nil {
-			js = []vaultapi.Job{}
-		}
-		return writeJSON(g.stdout, js)
+		return writeJSONList(g.stdout, js)
 	}
 	if len(js) == 0 {
 		fmt.Fprintln(g.stdout, "no jobs reported yet")

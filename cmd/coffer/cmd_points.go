@@ -92,10 +92,7 @@ func listDeletedPoints(g *globals, cmd *cobra.Command) error {
 		return err
 	}
 	if g.json {
-		if ps == nil {
-			ps = []vaultapi.Point{}
-		}
-		return writeJSON(g.stdout, ps)
+		return writeJSONList(g.stdout, ps)
 	}
 	if len(ps) == 0 {
 		fmt.Fprintln(g.stdout, "no deleted recovery points")

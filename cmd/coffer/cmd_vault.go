@@ -444,10 +444,7 @@ func newVaultMachinesCmd(g *globals, vf *vaultFlags) *cobra.Command {
 				return err
 			}
 			if g.json {
-				if ms == nil {
-					ms = []vaultwire.MachineInfo{}
-				}
-				return writeJSON(g.stdout, ms)
+				return writeJSONList(g.stdout, ms)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tID\tREGISTERED\tPOINTS\tLAST POINT")
@@ -488,10 +485,7 @@ machine to see paths.`,
 				return err
 			}
 			if g.json {
-				if ps == nil {
-					ps = []vaultapi.Point{}
-				}
-				return writeJSON(g.stdout, ps)
+				return writeJSONList(g.stdout, ps)
 			}
 			names := map[string]string{}
 			if ms, err := op.Machines(cmd.Context()); err == nil {

@@ -111,10 +111,7 @@ The vault does this after each commit and every hour anyway.`,
 				return err
 			}
 			if g.json {
-				if res == nil {
-					res = []vault.RetentionResult{}
-				}
-				return writeJSON(g.stdout, res)
+				return writeJSONList(g.stdout, res)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "MACHINE\tDELETED\tPURGED")

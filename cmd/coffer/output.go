@@ -35,6 +35,14 @@ func humanDuration(d time.Duration) string {
 	return fmt.Sprintf("%d:%02d", m, s)
 }
 
+// writeJSONList writes a list as JSON: an empty list is [], never null.
+func writeJSONList[T any](w io.Writer, v []T) error {
+	if v == nil {
+		v = []T{}
+	}
+	return writeJSON(w, v)
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

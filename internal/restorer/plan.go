@@ -270,13 +270,7 @@ func (rs *restore) planFile(d *rdir, name, path string, n *format.Node) (bool, e
 	if st, ok := rs.existing(d, name); ok {
 		switch {
 		case st.typ == format.TypeFile && st.size == n.Size && st.mtime == n.MTime:
-			rs.res.Unchanged++
-			rs.list(path, n.Type, "unchanged")
-			if !rs.opts.DryRun && !sameMeta(st, n, rs.metaOpts(n)) {
-				if err := rs.setMeta(d, name, n); err != nil {
-					rs.problem(path, err)
-				}
-			}
+			rs.keepExisting(d, name, path, n, st)
 			return true, nil
 		case rs.opts.IfExists == Overwrite && st.typ == format.TypeFile && st.nlink == 1 &&
 			st.size == n.Size && !layout.Sparse():
@@ -356,13 +350,7 @@ func (rs *restore) planSymlink(d *rdir, name, path string, n *format.Node) (bool
 	if st, ok := rs.existing(d, name); ok {
 		if st.typ == format.TypeSymlink {
 			if t, err := rs.readlink(d, name); err == nil && string(t) == string(n.Target) {
-				rs.res.Unchanged++
-				rs.list(path, n.Type, "unchanged")
-				if !rs.opts.DryRun && !sameMeta(stat{perm: n.Mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid}, n, rs.metaOpts(n)) {
-					if err := rs.setMeta(d, name, n); err != nil {
-						rs.problem(path, err)
-					}
-				}
+				rs.keepExisting(d, name, path, n, stat{perm: n.Mode & 0o7777, mtime: st.mtime, uid: st.uid, gid: st.gid})
 				return true, nil
 			}
 		}
@@ -381,6 +369,18 @@ func (rs *restore) planSymlink(d *rdir, name, path string, n *format.Node) (bool
 	return rs.create(d, name, path, n, func(h handle) error { return symlinkAt(n.Target, h, name) }), nil
 }
 
+// keepExisting counts an entry already in place with the right content,
+// setting its metadata only where it differs from st.
+func (rs *restore) keepExisting(d *rdir, name, path string, n *format.Node, st stat) {
+	rs.res.Unchanged++
+	rs.list(path, n.Type, "unchanged")
+	if !rs.opts.DryRun && !sameMeta(st, n, rs.metaOpts(n)) {
+		if err := rs.setMeta(d, name, n); err != nil {
+			rs.problem(path, err)
+		}
+	}
+}
+
 func (rs *restore) readlink(d *rdir, name string) ([]byte, error) {
 	h, rel, err := rs.cache.get(d)
 	if err != nil {
@@ -395,13 +395,7 @@ func (rs *restore) planSpecial(d *rdir, name, path string, n *format.Node) (bool
 	do := "create"
 	if st, ok := rs.existing(d, name); ok {
 		if st.typ == n.Type && (n.Type == format.TypeFIFO || st.rdev == n.Rdev) {
-			rs.res.Unchanged++
-			rs.list(path, n.Type, "unchanged")
-			if !rs.opts.DryRun && !sameMeta(st, n, rs.metaOpts(n)) {
-				if err := rs.setMeta(d, name, n); err != nil {
-					rs.problem(path, err)
-				}
-			}
+			rs.keepExisting(d, name, path, n, st)
 			return true, nil
 		}
 		alt, altPath, ok := rs.makeWay(d, name, path, n, st)
