@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/coffer-backup/coffer/internal/atomicfile"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/vaultapi"
@@ -56,30 +56,8 @@ func SaveState(path string, s State) error {
 	return WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
-// WriteFileAtomic writes data to a temporary file beside path, syncs it
-// and renames it over path, so readers see the old or the new file whole.
+// WriteFileAtomic writes data to path whole or not at all (see package
+// atomicfile).
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, mode)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, data, mode)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/coffer-backup/coffer/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
@@ -89,7 +90,7 @@ func finish(home string, j journal, progress io.Writer) error {
 		if err := writeAtomic(filepath.Join(home, PointerName), []byte(j.To+"\n")); err != nil {
 			return fmt.Errorf("cache move: switch: %w", err)
 		}
-		syncDir(home)
+		atomicfile.SyncDir(home)
 	}
 	fmt.Fprintf(progress, "the cache folder is now %s; removing %s\n", j.To, j.From)
 	if err := os.RemoveAll(j.From); err != nil {
@@ -98,7 +99,7 @@ func finish(home string, j journal, progress io.Writer) error {
 	if err := os.Remove(filepath.Join(home, JournalName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	syncDir(home)
+	atomicfile.SyncDir(home)
 	return nil
 }
 
@@ -131,7 +132,7 @@ func copyTree(src, dst string) error {
 			if err := copyFile(p, to); err != nil {
 				return err
 			}
-			syncDir(filepath.Dir(to))
+			atomicfile.SyncDir(filepath.Dir(to))
 			return nil
 		}
 		return nil // sockets and the like are not cache content
@@ -169,36 +170,9 @@ func copyFile(from, to string) error {
 	return err
 }
 
-// writeAtomic writes a small file through a synced temporary file and a
-// rename.
+// writeAtomic writes a small file whole or not at all.
 func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
-
-// syncDir makes a directory's entries durable (where the OS can).
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		_ = f.Sync()
-		f.Close()
-	}
+	return atomicfile.Write(path, data, 0o600)
 }
 
 func dirSize(dir string) int64 {
