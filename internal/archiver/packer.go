@@ -6,26 +6,21 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/coffer-backup/coffer/internal/chunker"
 	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/pack"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
-type sealedBlob struct {
-	kind vaultapi.Kind
-	id   vaultapi.ID
-	buf  *[]byte
-	big  bool
-	cost int64 // bytes taken from the queue budget
-}
-
-// queueBudget bounds the plaintext bytes queued between the workers and
-// the pack loop.
-const queueBudget = 24 << 20
-
-// packer seals blobs, gathers them into data and metadata packs, and
-// uploads full packs while the backup goes on.
+// packer seals blobs straight into data and metadata packs and uploads
+// full packs while the backup goes on.
+//
+// The goroutine that stores a blob (a file worker, a tree) also compresses
+// it, into a frame buffer of its own; only the encryption, which is about
+// twenty times cheaper, runs under the packer's lock, writing the sealed
+// blob into the open pack's buffer. So a blob's bytes are copied once
+// (compressed into the frame) before they reach the pack, nothing queues
+// between the workers and the packs, and at most one frame buffer per core
+// and one pack buffer per upload in flight, plus the open pack, are held.
 type packer struct {
 	ctx    context.Context
 	v      vaultapi.Vault
@@ -34,44 +29,42 @@ type packer struct {
 	// keepTree is told of every sealed tree, for the agent's cache folder.
 	keepTree func(vaultapi.ID, []byte)
 
-	plain   chan sealedBlob // to the sealers: plaintext copies
-	in      chan sealedBlob // to the pack loop: sealed blobs
-	queued  *budget
-	uploads chan vaultapi.Pack
-	sealWG  sync.WaitGroup
-	wg      sync.WaitGroup
-	added   atomic.Uint64
+	// frames is the free list of frame buffers; taking one is the right
+	// to compress, so it also bounds compression to one blob per core.
+	frames chan []byte
+
+	mu         sync.Mutex
+	data, meta *pack.Writer // the open packs; nil before their first blob
+	finished   bool
+
+	packBufs chan []byte // free list of data pack buffers: bounds the packs in memory
+	uploads  chan *pack.Writer
+	wg       sync.WaitGroup
+	added    atomic.Uint64
 
 	errMu sync.Mutex
 	err   error
 
-	smallBufs, bigBufs sync.Pool
-	packBufs           chan []byte // free list: bounds the packs held in memory
-	closed             sync.Once
+	closed sync.Once
 }
 
-// smallBlob is the largest blob that takes a buffer from the small pool.
-const smallBlob = 64 << 10
+// metaPackStart is the first capacity of a metadata pack's buffer: trees
+// are few and small, so the buffer grows as it fills rather than taking a
+// full pack's memory for the whole backup.
+const metaPackStart = 256 << 10
 
 func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, keepTree func(vaultapi.ID, []byte), sealers, uploaders int) *packer {
 	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s, keepTree: keepTree,
-		plain: make(chan sealedBlob, 64), in: make(chan sealedBlob, 64), uploads: make(chan vaultapi.Pack),
-		queued:   newBudget(queueBudget),
+		frames:   make(chan []byte, sealers),
+		uploads:  make(chan *pack.Writer),
 		packBufs: make(chan []byte, 1+uploaders)}
-	// Buffers grow to what they hold (most chunks are about 1 MiB, not the
-	// 4 MiB maximum): capacity nobody writes still counts for the garbage
-	// collector's heap target.
-	p.smallBufs.New = func() any { b := make([]byte, 0, smallBlob+format.Overhead+64); return &b }
-	p.bigBufs.New = func() any { b := make([]byte, 0); return &b }
+	for range cap(p.frames) {
+		p.frames <- nil // grown on use to the largest frame made
+	}
 	for range cap(p.packBufs) {
 		p.packBufs <- nil // allocated on first use
 	}
-	p.sealWG.Add(sealers)
-	for range sealers {
-		go p.seal()
-	}
-	p.wg.Add(1 + uploaders)
-	go p.loop()
+	p.wg.Add(uploaders)
 	for range uploaders {
 		go p.upload()
 	}
@@ -92,98 +85,100 @@ func (p *packer) error() error {
 	return p.err
 }
 
-func (p *packer) pool(n int) (*sync.Pool, bool) {
-	if n <= smallBlob {
-		return &p.smallBufs, false
-	}
-	return &p.bigBufs, true
-}
-
-// add queues a copy of plain for sealing and packing; many workers call
-// it. Sealing runs in its own goroutines, so one large file keeps every
-// core compressing.
+// add compresses plain in the calling goroutine and seals it into the
+// open pack of its kind; many goroutines call it at once.
 func (p *packer) add(kind vaultapi.Kind, id vaultapi.ID, plain []byte) error {
 	if err := p.error(); err != nil {
 		return err
 	}
-	cost := int64(len(plain))
-	if err := p.queued.acquire(p.ctx, cost); err != nil {
-		return context.Cause(p.ctx)
-	}
-	pool, big := p.pool(len(plain))
-	bp := pool.Get().(*[]byte)
-	*bp = append((*bp)[:0], plain...)
+	var buf []byte
 	select {
-	case p.plain <- sealedBlob{kind: kind, id: id, buf: bp, big: big, cost: cost}:
-		return nil
+	case buf = <-p.frames:
 	case <-p.ctx.Done():
-		p.queued.release(cost)
 		return context.Cause(p.ctx)
 	}
-}
-
-// seal compresses and encrypts queued blobs and hands them to the loop.
-func (p *packer) seal() {
-	defer p.sealWG.Done()
-	var scratch []byte
-	for b := range p.plain {
-		if p.error() != nil || p.ctx.Err() != nil {
-			p.putBuf(b)
-			p.queued.release(b.cost)
-			continue
-		}
-		pool, big := p.pool(len(*b.buf))
-		out := pool.Get().(*[]byte)
-		sealed, sc, err := p.sealer.Seal((*out)[:0], b.kind, b.id, *b.buf, scratch)
-		scratch = sc
-		p.putBuf(b)
-		if err != nil {
-			p.setErr(fmt.Errorf("seal blob: %w", err))
-			pool.Put(out)
-			p.queued.release(b.cost)
-			continue
-		}
-		*out = sealed
-		if b.kind == vaultapi.KindTree && p.keepTree != nil {
-			p.keepTree(b.id, sealed)
-		}
-		select {
-		case p.in <- sealedBlob{kind: b.kind, id: b.id, buf: out, big: big, cost: b.cost}:
-		case <-p.ctx.Done():
-			pool.Put(out)
-			p.queued.release(b.cost)
-		}
-	}
-}
-
-func (p *packer) putBuf(b sealedBlob) {
-	if b.big {
-		p.bigBufs.Put(b.buf)
+	frame, err := p.sealer.Frame(buf, plain)
+	if err == nil {
+		err = p.put(kind, id, frame)
 	} else {
-		p.smallBufs.Put(b.buf)
+		err = fmt.Errorf("seal blob: %w", err)
 	}
+	p.frames <- frame[:0]
+	if err != nil {
+		p.setErr(err)
+	}
+	return err
 }
 
-// newWriter takes a data pack buffer from the free list, waiting while
-// every buffer is in use.
-func (p *packer) newWriter() *pack.Writer {
+// put encrypts frame into the open pack of its kind, first sending that
+// pack off if the blob would take it past pack.TargetSize.
+func (p *packer) put(kind vaultapi.Kind, id vaultapi.ID, frame []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finished {
+		return fmt.Errorf("seal blob: packer already finished")
+	}
+	w := &p.data
+	if kind != vaultapi.KindData {
+		w = &p.meta
+	}
+	n := format.SealedSize(len(frame))
+	if *w != nil && !(*w).Fits(n, pack.TargetSize) {
+		if err := p.send(*w); err != nil {
+			return err
+		}
+		*w = nil
+	}
+	if *w == nil {
+		nw, err := p.newWriter(kind)
+		if err != nil {
+			return err
+		}
+		*w = nw
+	}
+	off := (*w).Size()
+	err := (*w).AddFunc(kind, id, func(dst []byte) ([]byte, error) {
+		return p.sealer.SealFrame(dst, kind, id, frame)
+	})
+	if err != nil {
+		return fmt.Errorf("seal blob: %w", err)
+	}
+	if kind == vaultapi.KindTree && p.keepTree != nil {
+		p.keepTree(id, (*w).Bytes()[off:])
+	}
+	return nil
+}
+
+// newWriter starts a pack. A data pack takes a buffer from the free list,
+// waiting while every buffer is in use.
+func (p *packer) newWriter(kind vaultapi.Kind) (*pack.Writer, error) {
+	if kind != vaultapi.KindData {
+		return pack.NewWriter(make([]byte, 0, metaPackStart)), nil
+	}
 	var b []byte
 	select {
 	case b = <-p.packBufs:
 	case <-p.ctx.Done():
+		return nil, context.Cause(p.ctx)
 	}
 	if b == nil {
-		b = make([]byte, 0, pack.TargetSize+chunker.MaxSize+format.Overhead+64)
+		b = make([]byte, 0, pack.TargetSize)
 	}
-	return pack.NewWriter(b)
+	return pack.NewWriter(b), nil
 }
 
-// newMetaWriter starts a metadata pack: small, so it grows as it fills
-// rather than taking a full buffer for the whole backup.
-func (p *packer) newMetaWriter() *pack.Writer { return pack.NewWriter(make([]byte, 0, 256<<10)) }
+// send hands a pack to the uploaders.
+func (p *packer) send(w *pack.Writer) error {
+	select {
+	case p.uploads <- w:
+		return nil
+	case <-p.ctx.Done():
+		return context.Cause(p.ctx)
+	}
+}
 
 func (p *packer) freeBuf(b []byte) {
-	if cap(b) < pack.TargetSize { // a metadata pack's: not worth keeping
+	if cap(b) != pack.TargetSize { // a metadata pack's: not worth keeping
 		return
 	}
 	select {
@@ -192,47 +187,10 @@ func (p *packer) freeBuf(b []byte) {
 	}
 }
 
-func (p *packer) loop() {
-	defer p.wg.Done()
-	defer close(p.uploads)
-	data, meta := p.newWriter(), p.newMetaWriter()
-	send := func(w *pack.Writer) bool {
-		select {
-		case p.uploads <- w.Finish():
-			return true
-		case <-p.ctx.Done():
-			return false
-		}
-	}
-	for b := range p.in {
-		w := data
-		if b.kind != vaultapi.KindData {
-			w = meta
-		}
-		w.Add(b.kind, b.id, *b.buf)
-		p.putBuf(b)
-		p.queued.release(b.cost)
-		if w.Size() >= pack.TargetSize {
-			if !send(w) {
-				continue // drain
-			}
-			if b.kind == vaultapi.KindData {
-				data = p.newWriter()
-			} else {
-				meta = p.newMetaWriter()
-			}
-		}
-	}
-	for _, w := range []*pack.Writer{data, meta} {
-		if w.Count() > 0 && !send(w) {
-			return
-		}
-	}
-}
-
 func (p *packer) upload() {
 	defer p.wg.Done()
-	for pk := range p.uploads {
+	for w := range p.uploads {
+		pk := w.Finish()
 		if p.error() != nil || p.ctx.Err() != nil {
 			p.freeBuf(pk.Data)
 			continue
@@ -246,27 +204,38 @@ func (p *packer) upload() {
 	}
 }
 
-// finish flushes the last packs and waits for every upload.
+// finish sends the last packs and waits for every upload.
 func (p *packer) finish() error {
+	p.mu.Lock()
+	p.finished = true
+	var err error
+	for _, w := range []*pack.Writer{p.data, p.meta} {
+		if w != nil && w.Count() > 0 && err == nil && p.error() == nil {
+			err = p.send(w)
+		}
+	}
+	p.data, p.meta = nil, nil
+	p.mu.Unlock()
 	p.close()
 	p.wg.Wait()
+	if err != nil {
+		return err
+	}
 	if err := p.error(); err != nil {
 		return err
 	}
 	return p.ctx.Err()
 }
 
-// abort stops the packer after a failure.
+// abort stops the packer after a failure; open packs are dropped.
 func (p *packer) abort() {
+	p.mu.Lock()
+	p.finished = true
+	p.data, p.meta = nil, nil
+	p.mu.Unlock()
 	p.close()
 	p.wg.Wait()
 }
 
-// close stops the sealers, then the pack loop.
-func (p *packer) close() {
-	p.closed.Do(func() {
-		close(p.plain)
-		p.sealWG.Wait()
-		close(p.in)
-	})
-}
+// close stops the uploaders once every pack sent is stored.
+func (p *packer) close() { p.closed.Do(func() { close(p.uploads) }) }

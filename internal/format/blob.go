@@ -155,39 +155,56 @@ func (s *Sealer) next() ([nonceSize]byte, cipher.AEAD, error) {
 // Seal compresses (when it helps) and encrypts plain, appending the sealed
 // blob to dst. scratch, if large enough, is used for compression output.
 func (s *Sealer) Seal(dst []byte, kind vaultapi.Kind, id vaultapi.ID, plain []byte, scratch []byte) ([]byte, []byte, error) {
-	if len(plain) > MaxPlain {
-		return dst, scratch, fmt.Errorf("seal: blob of %d bytes exceeds %d", len(plain), MaxPlain)
-	}
-	nonce, aead, err := s.next()
+	frame, err := s.Frame(scratch, plain)
 	if err != nil {
 		return dst, scratch, err
 	}
-	comp := byte(compRaw)
-	payload := plain
+	dst, err = s.SealFrame(dst, kind, id, frame)
+	return dst, frame, err
+}
+
+// Frame returns the plaintext of plain's blob, reusing buf's memory: the
+// compression byte, then plain compressed with zstd if that is shorter,
+// else plain itself. Frame is the costly half of Seal (compression) and
+// may run in many goroutines; SealFrame encrypts the result.
+func (s *Sealer) Frame(buf, plain []byte) ([]byte, error) {
+	if len(plain) > MaxPlain {
+		return buf, fmt.Errorf("seal: blob of %d bytes exceeds %d", len(plain), MaxPlain)
+	}
 	if s.enc != nil && len(plain) >= minCompress {
-		scratch = append(scratch[:0], compZstd)
-		scratch = s.enc.EncodeAll(plain, scratch)
-		if len(scratch)-1 < len(plain) {
-			comp = compZstd
-			payload = scratch[1:]
+		buf = append(buf[:0], compZstd)
+		buf = s.enc.EncodeAll(plain, buf)
+		if len(buf)-1 < len(plain) {
+			return buf, nil
 		}
+	}
+	buf = append(buf[:0], compRaw)
+	return append(buf, plain...), nil
+}
+
+// SealFrame encrypts a frame made by Frame as a blob of the given kind and
+// ID, appending the sealed blob (SealedSize(len(frame)) bytes) to dst.
+func (s *Sealer) SealFrame(dst []byte, kind vaultapi.Kind, id vaultapi.ID, frame []byte) ([]byte, error) {
+	if len(frame) == 0 || len(frame)-1 > MaxPlain {
+		return dst, fmt.Errorf("seal: frame of %d bytes", len(frame))
+	}
+	nonce, aead, err := s.next()
+	if err != nil {
+		return dst, err
 	}
 	var ad [33]byte
 	ad[0] = byte(kind)
 	copy(ad[1:], id[:])
-
-	dst = slices.Grow(dst, Overhead+len(payload))
+	dst = slices.Grow(dst, SealedSize(len(frame)))
 	dst = append(dst, blobVersion)
 	dst = append(dst, nonce[:]...)
-	ptStart := len(dst)
-	dst = append(dst, comp)
-	dst = append(dst, payload...)
 	var gcmNonce [12]byte
 	copy(gcmNonce[4:], nonce[prefixSize:])
-	out := aead.Seal(dst[ptStart:ptStart], gcmNonce[:], dst[ptStart:], ad[:])
-	dst = dst[:ptStart+len(out)]
-	return dst, scratch, nil
+	return aead.Seal(dst, gcmNonce[:], frame, ad[:]), nil
 }
+
+// SealedSize is the size of the blob SealFrame makes of a frame of n bytes.
+func SealedSize(n int) int { return Overhead - 1 + n }
 
 // Opener decrypts and decompresses blobs; safe for concurrent use.
 type Opener struct {

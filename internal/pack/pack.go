@@ -78,6 +78,36 @@ func (w *Writer) Add(kind vaultapi.Kind, id vaultapi.ID, sealed []byte) {
 	w.buf = append(w.buf, sealed...)
 }
 
+// AddFunc appends a blob that write appends to the pack's bytes, so a
+// blob can be sealed straight into the pack without a copy. write must
+// only append to dst and return the extended slice; on error the pack is
+// left as it was.
+func (w *Writer) AddFunc(kind vaultapi.Kind, id vaultapi.ID, write func(dst []byte) ([]byte, error)) error {
+	off := len(w.buf)
+	buf, err := write(w.buf)
+	if err != nil {
+		return err
+	}
+	if len(buf) <= off || len(buf)-off > MaxBlob {
+		return fmt.Errorf("pack: blob of %d bytes", len(buf)-off)
+	}
+	w.buf = buf
+	w.entries = append(w.entries, vaultapi.PackEntry{
+		ID: id, Kind: kind, Offset: uint64(off), Length: uint32(len(buf) - off),
+	})
+	return nil
+}
+
+// Fits reports whether one more blob of n bytes keeps the finished pack,
+// trailer included, within limit bytes. An empty pack takes any blob.
+func (w *Writer) Fits(n, limit int) bool {
+	return len(w.entries) == 0 || len(w.buf)+n+TrailerSize(len(w.entries)+1) <= limit
+}
+
+// Bytes returns the pack's bytes so far, without the trailer; they stay
+// valid until the next Add.
+func (w *Writer) Bytes() []byte { return w.buf }
+
 // Size is the pack's size so far, without the trailer.
 func (w *Writer) Size() int { return len(w.buf) }
 
