@@ -40,6 +40,11 @@ const (
 	maxPerPrefix = 1 << 32
 	// MaxPlain bounds a blob's plaintext (and what decompression may produce).
 	MaxPlain = 256 << 20
+	// zstdWindow is the compressor's window: matches reach this far back.
+	// Chunks average 1 MiB, and a window of 1 MiB compresses the Linux
+	// source tree as well as one of 4 MiB (its default) while each
+	// encoder's history buffer shrinks from 4 MiB to 1 MiB.
+	zstdWindow = 1 << 20
 	// minCompress is the size below which compressing is not tried.
 	minCompress = 64
 )
@@ -99,7 +104,7 @@ func NewSealer(k *Keys, rand io.Reader, level Level) (*Sealer, error) {
 			zl = zstd.SpeedBetterCompression
 		}
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zl), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
+			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zstdWindow))
 		if err != nil {
 			return nil, fmt.Errorf("sealer: %w", err)
 		}
