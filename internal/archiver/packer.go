@@ -35,12 +35,13 @@ type packer struct {
 
 	mu         sync.Mutex
 	data, meta *pack.Writer // the open packs; nil before their first blob
+	dataBuf    *pack.Buffer // data's memory
 	finished   bool
 
-	packBufs chan []byte // free list of data pack buffers: bounds the packs in memory
-	uploads  chan *pack.Writer
-	wg       sync.WaitGroup
-	added    atomic.Uint64
+	slots   chan struct{} // one per data pack in memory: bounds them
+	uploads chan upload
+	wg      sync.WaitGroup
+	added   atomic.Uint64
 
 	errMu sync.Mutex
 	err   error
@@ -55,14 +56,11 @@ const metaPackStart = 256 << 10
 
 func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, keepTree func(vaultapi.ID, []byte), sealers, uploaders int) *packer {
 	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s, keepTree: keepTree,
-		frames:   make(chan []byte, sealers),
-		uploads:  make(chan *pack.Writer),
-		packBufs: make(chan []byte, 1+uploaders)}
+		frames:  make(chan []byte, sealers),
+		uploads: make(chan upload),
+		slots:   make(chan struct{}, 1+uploaders)}
 	for range cap(p.frames) {
 		p.frames <- nil // grown on use to the largest frame made
-	}
-	for range cap(p.packBufs) {
-		p.packBufs <- nil // allocated on first use
 	}
 	p.wg.Add(uploaders)
 	for range uploaders {
@@ -124,17 +122,27 @@ func (p *packer) put(kind vaultapi.Kind, id vaultapi.ID, frame []byte) error {
 	}
 	n := format.SealedSize(len(frame))
 	if *w != nil && !(*w).Fits(n, pack.TargetSize) {
-		if err := p.send(*w); err != nil {
-			return err
+		u := upload{w: *w}
+		if kind == vaultapi.KindData {
+			u.buf, p.dataBuf = p.dataBuf, nil
 		}
 		*w = nil
-	}
-	if *w == nil {
-		nw, err := p.newWriter(kind)
-		if err != nil {
+		if err := p.send(u); err != nil {
 			return err
 		}
-		*w = nw
+	}
+	if *w == nil {
+		if kind != vaultapi.KindData {
+			p.meta = pack.NewWriter(make([]byte, 0, metaPackStart))
+		} else {
+			select {
+			case p.slots <- struct{}{}:
+			case <-p.ctx.Done():
+				return context.Cause(p.ctx)
+			}
+			p.dataBuf = pack.GetBuffer()
+			p.data = pack.NewWriter(p.dataBuf.Bytes())
+		}
 	}
 	off := (*w).Size()
 	err := (*w).AddFunc(kind, id, func(dst []byte) ([]byte, error) {
@@ -149,58 +157,47 @@ func (p *packer) put(kind vaultapi.Kind, id vaultapi.ID, frame []byte) error {
 	return nil
 }
 
-// newWriter starts a pack. A data pack takes a buffer from the free list,
-// waiting while every buffer is in use.
-func (p *packer) newWriter(kind vaultapi.Kind) (*pack.Writer, error) {
-	if kind != vaultapi.KindData {
-		return pack.NewWriter(make([]byte, 0, metaPackStart)), nil
-	}
-	var b []byte
-	select {
-	case b = <-p.packBufs:
-	case <-p.ctx.Done():
-		return nil, context.Cause(p.ctx)
-	}
-	if b == nil {
-		b = make([]byte, 0, pack.TargetSize)
-	}
-	return pack.NewWriter(b), nil
+// upload is a finished pack and the buffer it uses (nil for a metadata
+// pack's, which comes from the Go heap).
+type upload struct {
+	w   *pack.Writer
+	buf *pack.Buffer
 }
 
-// send hands a pack to the uploaders.
-func (p *packer) send(w *pack.Writer) error {
+// send hands a pack to the uploaders; the pack's buffer is theirs now.
+func (p *packer) send(u upload) error {
 	select {
-	case p.uploads <- w:
+	case p.uploads <- u:
 		return nil
 	case <-p.ctx.Done():
+		p.freeBuf(u.buf)
 		return context.Cause(p.ctx)
 	}
 }
 
-func (p *packer) freeBuf(b []byte) {
-	if cap(b) != pack.TargetSize { // a metadata pack's: not worth keeping
+// freeBuf gives back a data pack's buffer and its slot.
+func (p *packer) freeBuf(b *pack.Buffer) {
+	if b == nil {
 		return
 	}
-	select {
-	case p.packBufs <- b[:0]:
-	default:
-	}
+	pack.PutBuffer(b)
+	<-p.slots
 }
 
 func (p *packer) upload() {
 	defer p.wg.Done()
-	for w := range p.uploads {
-		pk := w.Finish()
+	for u := range p.uploads {
 		if p.error() != nil || p.ctx.Err() != nil {
-			p.freeBuf(pk.Data)
+			p.freeBuf(u.buf)
 			continue
 		}
+		pk := u.w.Finish()
 		if err := p.v.StorePack(p.ctx, p.sess, pk); err != nil {
 			p.setErr(fmt.Errorf("store pack: %w", err))
 		} else {
 			p.added.Add(uint64(len(pk.Data)))
 		}
-		p.freeBuf(pk.Data)
+		p.freeBuf(u.buf)
 	}
 }
 
@@ -209,12 +206,16 @@ func (p *packer) finish() error {
 	p.mu.Lock()
 	p.finished = true
 	var err error
-	for _, w := range []*pack.Writer{p.data, p.meta} {
-		if w != nil && w.Count() > 0 && err == nil && p.error() == nil {
-			err = p.send(w)
+	for _, u := range []upload{{w: p.data, buf: p.dataBuf}, {w: p.meta}} {
+		switch {
+		case u.w == nil:
+		case u.w.Count() > 0 && err == nil && p.error() == nil:
+			err = p.send(u)
+		default:
+			p.freeBuf(u.buf)
 		}
 	}
-	p.data, p.meta = nil, nil
+	p.data, p.meta, p.dataBuf = nil, nil, nil
 	p.mu.Unlock()
 	p.close()
 	p.wg.Wait()
@@ -231,7 +232,8 @@ func (p *packer) finish() error {
 func (p *packer) abort() {
 	p.mu.Lock()
 	p.finished = true
-	p.data, p.meta = nil, nil
+	p.freeBuf(p.dataBuf)
+	p.data, p.meta, p.dataBuf = nil, nil, nil
 	p.mu.Unlock()
 	p.close()
 	p.wg.Wait()

@@ -1,0 +1,52 @@
+package pack
+
+import "sync"
+
+// Buffer is memory for assembling one pack at a time: TargetSize bytes
+// that, where the system allows (Linux), come straight from the operating
+// system and go back to it between packs. A backup holds one pack being
+// filled and one or two being uploaded; the buffers of packs that are
+// neither cost no resident memory, which a buffer of the Go heap would.
+type Buffer struct {
+	mem    []byte // len TargetSize
+	mapped bool   // from mapAnon, not the Go heap
+}
+
+// freeBufs keeps released buffers for reuse: mapped memory is never
+// unmapped, because a transport may still read a pack it gave up on.
+var freeBufs struct {
+	mu   sync.Mutex
+	bufs []*Buffer
+}
+
+// GetBuffer returns an unused buffer.
+func GetBuffer() *Buffer {
+	freeBufs.mu.Lock()
+	defer freeBufs.mu.Unlock()
+	if n := len(freeBufs.bufs); n > 0 {
+		b := freeBufs.bufs[n-1]
+		freeBufs.bufs = freeBufs.bufs[:n-1]
+		return b
+	}
+	if mem, ok := mapAnon(TargetSize); ok {
+		return &Buffer{mem: mem, mapped: true}
+	}
+	return &Buffer{mem: make([]byte, TargetSize)}
+}
+
+// PutBuffer gives back a buffer whose pack is stored (or dropped): its
+// memory returns to the operating system until the buffer is used again.
+func PutBuffer(b *Buffer) {
+	if b == nil {
+		return
+	}
+	if b.mapped {
+		release(b.mem)
+	}
+	freeBufs.mu.Lock()
+	freeBufs.bufs = append(freeBufs.bufs, b)
+	freeBufs.mu.Unlock()
+}
+
+// Bytes returns the buffer's memory, empty, with capacity TargetSize.
+func (b *Buffer) Bytes() []byte { return b.mem[:0] }
