@@ -141,7 +141,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		jobs: make(chan *fileJob, 64), seen: make(map[vaultapi.ID]struct{}),
 		walkers: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
-	ru.bufs.New = func() any { b := make([]byte, 0, 2*chunker.MaxSize); return &b }
+	ru.bufs.New = func() any { b := make([]byte, 0, chunker.BufSize); return &b }
 	uploaders := 2 // overlap network latency
 	if info, err := r.Vault.Info(ctx); err == nil && info.Embedded {
 		uploaders = 1 // a local disk keeps up; fewer packs in memory

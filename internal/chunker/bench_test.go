@@ -2,6 +2,7 @@ package chunker
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -33,26 +34,30 @@ func BenchmarkCut(b *testing.B) {
 	}
 }
 
+// BenchmarkChunker reads through Chunkers with buffers of several sizes:
+// a smaller buffer moves more of the bytes it reads to its front.
 func BenchmarkChunker(b *testing.B) {
 	tab := NewTable(testSeed())
 	for _, in := range benchInputs {
 		data := in.data()
-		b.Run(in.name, func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			r := bytes.NewReader(data)
-			c := New(r, tab, nil)
-			for b.Loop() {
-				r.Reset(data)
-				c.Reset(r)
-				for {
-					if _, err := c.Next(); err == io.EOF {
-						break
-					} else if err != nil {
-						b.Fatal(err)
+		for _, size := range []int{MinBufSize, BufSize, 2 * MaxSize} {
+			b.Run(fmt.Sprintf("%s/buf=%dKiB", in.name, size>>10), func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				r := bytes.NewReader(data)
+				c := New(r, tab, make([]byte, size))
+				for b.Loop() {
+					r.Reset(data)
+					c.Reset(r)
+					for {
+						if _, err := c.Next(); err == io.EOF {
+							break
+						} else if err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

@@ -64,9 +64,17 @@ func NewTable(seed [32]byte) *Table {
 // bytes ending at data[n-1] has all bits of the small-chunk mask clear (if
 // n <= AvgSize) or all bits of the large-chunk mask clear (if n > AvgSize).
 func (t *Table) Cut(data []byte) int {
+	n, _ := t.cut(data)
+	return n
+}
+
+// cut is Cut that also reports whether the boundary is one the content
+// chose (a hash match), which no bytes after data can move, rather than
+// the end of data or MaxSize.
+func (t *Table) cut(data []byte) (int, bool) {
 	n := len(data)
 	if n <= MinSize {
-		return n
+		return n, false
 	}
 	if n > MaxSize {
 		n = MaxSize
@@ -89,37 +97,37 @@ func (t *Table) Cut(data []byte) int {
 	for len(d) >= 2 {
 		h = h<<2 + g2[d[0]]
 		if h&(maskS<<1) == 0 {
-			return normal - len(d) + 1
+			return normal - len(d) + 1, true
 		}
 		h += g[d[1]]
 		if h&maskS == 0 {
-			return normal - len(d) + 2
+			return normal - len(d) + 2, true
 		}
 		d = d[2:]
 	}
 	if len(d) == 1 {
 		h = h<<1 + g[d[0]]
 		if h&maskS == 0 {
-			return normal
+			return normal, true
 		}
 	}
 	d = data[normal:n]
 	for len(d) >= 2 {
 		h = h<<2 + g2[d[0]]
 		if h&(maskL<<1) == 0 {
-			return n - len(d) + 1
+			return n - len(d) + 1, true
 		}
 		h += g[d[1]]
 		if h&maskL == 0 {
-			return n - len(d) + 2
+			return n - len(d) + 2, true
 		}
 		d = d[2:]
 	}
 	if len(d) == 1 {
 		h = h<<1 + g[d[0]]
 		if h&maskL == 0 {
-			return n
+			return n, true
 		}
 	}
-	return n
+	return n, false
 }

@@ -6,13 +6,15 @@ import (
 	"io"
 )
 
-// Buffer sizes for New. A Chunker copies the unconsumed tail (less than
-// MaxSize bytes) to the front of its buffer each time it refills, so a larger
-// buffer copies less often: with BufSize about a quarter of the bytes read are
-// moved once, with MinBufSize about three quarters.
+// Buffer sizes for New. A Chunker cuts chunks from what its buffer holds
+// as long as the content decides each boundary (a hash match), and refills
+// only when it needs more bytes for the next one; a refill first moves the
+// unconsumed tail (part of one chunk) to the front. On random data a
+// buffer of BufSize moves about a sixth of the bytes read once, one of
+// MinBufSize a fifth, one of 2*MaxSize a fifteenth.
 const (
-	BufSize    = 4 * MaxSize // allocated by New when buf is nil; the size to pool
-	MinBufSize = 2 * MaxSize // the smallest buffer New accepts
+	BufSize    = MaxSize + AvgSize // allocated by New when buf is nil; the size to pool
+	MinBufSize = MaxSize + MinSize // the smallest buffer New accepts
 )
 
 // maxEmptyReads is how many (0, nil) results in a row from the reader are
@@ -51,21 +53,26 @@ func New(r io.Reader, t *Table, buf []byte) *Chunker {
 // bytes read so far determine, then returns the reader's error (wrapped) from
 // then on; the rest of the buffered bytes are never returned.
 func (c *Chunker) Next() ([]byte, error) {
-	if c.end-c.start < MaxSize && c.err == nil {
-		c.fill()
+	for {
+		avail := c.end - c.start
+		n, found := c.t.cut(c.buf[c.start:c.end])
+		if !found && avail < MaxSize {
+			if c.err == nil {
+				// The boundary may lie in bytes not read yet.
+				c.fill()
+				continue
+			}
+			if c.err != io.EOF {
+				return nil, fmt.Errorf("chunker: read: %w", c.err)
+			}
+		}
+		if avail == 0 {
+			return nil, io.EOF
+		}
+		chunk := c.buf[c.start : c.start+n : c.start+n]
+		c.start += n
+		return chunk, nil
 	}
-	avail := c.end - c.start
-	if avail < MaxSize && c.err != io.EOF {
-		// fill stops short of MaxSize bytes only on an error.
-		return nil, fmt.Errorf("chunker: read: %w", c.err)
-	}
-	if avail == 0 {
-		return nil, io.EOF
-	}
-	n := c.t.Cut(c.buf[c.start:c.end])
-	chunk := c.buf[c.start : c.start+n : c.start+n]
-	c.start += n
-	return chunk, nil
 }
 
 // Reset makes the Chunker read r from the start of a new stream, keeping its buffer.
@@ -78,8 +85,8 @@ func (c *Chunker) Reset(r io.Reader) {
 // fill moves the unconsumed bytes to the front of the buffer and reads until
 // the buffer is full or the reader returns an error (io.EOF included). It is
 // called only when fewer than MaxSize bytes are buffered, and the buffer holds
-// at least 2*MaxSize, so afterwards at least MaxSize bytes are buffered unless
-// c.err is set.
+// more than MaxSize, so afterwards more bytes are buffered than before, at
+// least MaxSize of them, unless c.err is set.
 func (c *Chunker) fill() {
 	if c.start > 0 {
 		c.end = copy(c.buf, c.buf[c.start:c.end])
