@@ -176,11 +176,10 @@ func (s *Sealer) Frame(buf, plain []byte) ([]byte, error) {
 	if len(plain) > MaxPlain {
 		return buf, fmt.Errorf("seal: blob of %d bytes exceeds %d", len(plain), MaxPlain)
 	}
-	// Room for the raw frame, which bounds the compressed one that is
-	// kept: the buffer never grows while the encoder writes to it.
-	buf = slices.Grow(buf[:0], 1+len(plain)+zstdSlack(len(plain)))
+	// buf grows to the largest frame made, not to the largest plaintext:
+	// most compress to a fraction, and every byte of capacity counts.
 	if s.enc != nil && len(plain) >= minCompress {
-		buf = append(buf, compZstd)
+		buf = append(buf[:0], compZstd)
 		buf = s.enc.EncodeAll(plain, buf)
 		if len(buf)-1 < len(plain) {
 			return buf, nil
@@ -189,10 +188,6 @@ func (s *Sealer) Frame(buf, plain []byte) ([]byte, error) {
 	buf = append(buf[:0], compRaw)
 	return append(buf, plain...), nil
 }
-
-// zstdSlack bounds how much longer than n bytes a zstd frame of them is:
-// frame header and one 3-byte header per block of at most 128 KiB.
-func zstdSlack(n int) int { return 18 + 3*(n>>17+1) }
 
 // SealFrame encrypts a frame made by Frame as a blob of the given kind and
 // ID, appending the sealed blob (SealedSize(len(frame)) bytes) to dst.
