@@ -9,17 +9,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
 func main() {
-	if os.Getenv("GOGC") == "" {
-		// Most of Coffer's heap is large pointer-free buffers, cheap to
-		// scan: collecting at 25 % growth instead of 100 % costs little CPU
-		// and keeps the resident size near the live heap (BENCHMARKS.md).
-		debug.SetGCPercent(25)
-	}
+	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	g := newGlobals(os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	err := newRootCmd(g).ExecuteContext(ctx)
