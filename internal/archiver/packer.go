@@ -19,8 +19,10 @@ import (
 // twenty times cheaper, runs under the packer's lock, writing the sealed
 // blob into the open pack's buffer. So a blob's bytes are copied once
 // (compressed into the frame) before they reach the pack, nothing queues
-// between the workers and the packs, and at most one frame buffer per core
-// and one pack buffer per upload in flight, plus the open pack, are held.
+// between the workers and the packs, and at most one frame buffer per core,
+// one pack buffer per upload in flight, and the open packs are held. Pack
+// buffers come from pack.GetBuffer: outside the Go heap where the system
+// allows, resident only as far as written, and given back once stored.
 type packer struct {
 	ctx    context.Context
 	v      vaultapi.Vault
@@ -34,8 +36,7 @@ type packer struct {
 	frames chan []byte
 
 	mu         sync.Mutex
-	data, meta *pack.Writer // the open packs; nil before their first blob
-	dataBuf    *pack.Buffer // data's memory
+	data, meta openPack // the open packs; empty before their first blob
 	finished   bool
 
 	slots   chan struct{} // one per data pack in memory: bounds them
@@ -49,10 +50,14 @@ type packer struct {
 	closed sync.Once
 }
 
-// metaPackStart is the first capacity of a metadata pack's buffer: trees
-// are few and small, so the buffer grows as it fills rather than taking a
-// full pack's memory for the whole backup.
+// metaPackStart is the first capacity of a metadata pack's buffer.
 const metaPackStart = 256 << 10
+
+// openPack is a pack being filled and the memory it is filled in.
+type openPack struct {
+	w   *pack.Writer
+	buf *pack.Buffer
+}
 
 func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sealer, keepTree func(vaultapi.ID, []byte), sealers, uploaders int) *packer {
 	p := &packer{ctx: ctx, v: v, sess: sess, sealer: s, keepTree: keepTree,
@@ -116,52 +121,54 @@ func (p *packer) put(kind vaultapi.Kind, id vaultapi.ID, frame []byte) error {
 	if p.finished {
 		return fmt.Errorf("seal blob: packer already finished")
 	}
-	w := &p.data
-	if kind != vaultapi.KindData {
-		w = &p.meta
+	data := kind == vaultapi.KindData
+	op := &p.data
+	if !data {
+		op = &p.meta
 	}
 	n := format.SealedSize(len(frame))
-	if *w != nil && !(*w).Fits(n, pack.TargetSize) {
-		u := upload{w: *w}
-		if kind == vaultapi.KindData {
-			u.buf, p.dataBuf = p.dataBuf, nil
-		}
-		*w = nil
+	if op.w != nil && !op.w.Fits(n, pack.TargetSize) {
+		u := upload{openPack: *op, slot: data}
+		*op = openPack{}
 		if err := p.send(u); err != nil {
 			return err
 		}
 	}
-	if *w == nil {
-		if kind != vaultapi.KindData {
-			p.meta = pack.NewWriter(make([]byte, 0, metaPackStart))
-		} else {
+	if op.w == nil {
+		// Data packs take a slot: one fills while the others upload. The
+		// metadata pack fills slowly, all through the backup, in the Go
+		// heap, which has room for it below the collector's floor.
+		if data {
 			select {
 			case p.slots <- struct{}{}:
 			case <-p.ctx.Done():
 				return context.Cause(p.ctx)
 			}
-			p.dataBuf = pack.GetBuffer()
-			p.data = pack.NewWriter(p.dataBuf.Bytes())
+			op.buf = pack.GetBuffer()
+			op.w = pack.NewWriter(op.buf.Bytes())
+		} else {
+			op.w = pack.NewWriter(make([]byte, 0, metaPackStart))
 		}
 	}
-	off := (*w).Size()
-	err := (*w).AddFunc(kind, id, func(dst []byte) ([]byte, error) {
+	op.w.Grow(n)
+	off := op.w.Size()
+	err := op.w.AddFunc(kind, id, func(dst []byte) ([]byte, error) {
 		return p.sealer.SealFrame(dst, kind, id, frame)
 	})
 	if err != nil {
 		return fmt.Errorf("seal blob: %w", err)
 	}
 	if kind == vaultapi.KindTree && p.keepTree != nil {
-		p.keepTree(id, (*w).Bytes()[off:])
+		p.keepTree(id, op.w.Bytes()[off:])
 	}
 	return nil
 }
 
-// upload is a finished pack and the buffer it uses (nil for a metadata
-// pack's, which comes from the Go heap).
+// upload is a finished pack; slot tells whether it holds one of slots.
+// buf is nil for a metadata pack.
 type upload struct {
-	w   *pack.Writer
-	buf *pack.Buffer
+	openPack
+	slot bool
 }
 
 // send hands a pack to the uploaders; the pack's buffer is theirs now.
@@ -170,25 +177,27 @@ func (p *packer) send(u upload) error {
 	case p.uploads <- u:
 		return nil
 	case <-p.ctx.Done():
-		p.freeBuf(u.buf)
+		p.free(u)
 		return context.Cause(p.ctx)
 	}
 }
 
-// freeBuf gives back a data pack's buffer and its slot.
-func (p *packer) freeBuf(b *pack.Buffer) {
-	if b == nil {
+// free gives back a pack's buffer, and its slot.
+func (p *packer) free(u upload) {
+	if u.buf == nil {
 		return
 	}
-	pack.PutBuffer(b)
-	<-p.slots
+	pack.PutBuffer(u.buf)
+	if u.slot {
+		<-p.slots
+	}
 }
 
 func (p *packer) upload() {
 	defer p.wg.Done()
 	for u := range p.uploads {
 		if p.error() != nil || p.ctx.Err() != nil {
-			p.freeBuf(u.buf)
+			p.free(u)
 			continue
 		}
 		pk := u.w.Finish()
@@ -197,7 +206,7 @@ func (p *packer) upload() {
 		} else {
 			p.added.Add(uint64(len(pk.Data)))
 		}
-		p.freeBuf(u.buf)
+		p.free(u)
 	}
 }
 
@@ -206,16 +215,16 @@ func (p *packer) finish() error {
 	p.mu.Lock()
 	p.finished = true
 	var err error
-	for _, u := range []upload{{w: p.data, buf: p.dataBuf}, {w: p.meta}} {
+	for _, u := range []upload{{openPack: p.data, slot: true}, {openPack: p.meta}} {
 		switch {
 		case u.w == nil:
 		case u.w.Count() > 0 && err == nil && p.error() == nil:
 			err = p.send(u)
 		default:
-			p.freeBuf(u.buf)
+			p.free(u)
 		}
 	}
-	p.data, p.meta, p.dataBuf = nil, nil, nil
+	p.data, p.meta = openPack{}, openPack{}
 	p.mu.Unlock()
 	p.close()
 	p.wg.Wait()
@@ -232,8 +241,9 @@ func (p *packer) finish() error {
 func (p *packer) abort() {
 	p.mu.Lock()
 	p.finished = true
-	p.freeBuf(p.dataBuf)
-	p.data, p.meta, p.dataBuf = nil, nil, nil
+	p.free(upload{openPack: p.data, slot: true})
+	p.free(upload{openPack: p.meta})
+	p.data, p.meta = openPack{}, openPack{}
 	p.mu.Unlock()
 	p.close()
 	p.wg.Wait()

@@ -98,6 +98,17 @@ func (w *Writer) AddFunc(kind vaultapi.Kind, id vaultapi.ID, write func(dst []by
 	return nil
 }
 
+// Grow makes room for n more bytes, at least doubling the buffer when it
+// must grow, so a pack that grows blob by blob is copied a few times only.
+func (w *Writer) Grow(n int) {
+	if cap(w.buf)-len(w.buf) >= n {
+		return
+	}
+	b := make([]byte, len(w.buf), max(2*cap(w.buf), len(w.buf)+n))
+	copy(b, w.buf)
+	w.buf = b
+}
+
 // Fits reports whether one more blob of n bytes keeps the finished pack,
 // trailer included, within limit bytes. An empty pack takes any blob.
 func (w *Writer) Fits(n, limit int) bool {
