@@ -7,19 +7,19 @@ import (
 	"runtime/metrics"
 )
 
-// gcFloor is the heap size up to which the garbage collector lets garbage
-// grow to as much as the live heap before it runs.
+// gcFloor is the heap size below which the garbage collector does not run
+// (unless the heap is less than a fifth of it live).
 const gcFloor = 48 << 20
 
 // tuneGC sets how often the garbage collector runs: when the heap has
 // grown by 25 % over the live heap, but not before it reaches gcFloor (or
-// twice the live heap, if that is less). The large buffers of a backup
+// five times the live heap, if that is less). The large buffers of a backup
 // (packs, chunker buffers) are few and reused, or live outside the Go
 // heap, so the live heap is small; a plain 25 % would collect a heap of
 // 20 MB every 5 MB of allocation, costing more CPU than it saves memory.
 //
 // Go offers no floor under the heap goal, so this uses the memory limit:
-// GOGC=100 bounds the goal to twice the live heap, and after every
+// GOGC=400 bounds the goal to five times the live heap, and after every
 // collection the limit is set to the larger of gcFloor and 125 % of the
 // live heap, plus the runtime's memory that is not heap. A GOGC or
 // GOMEMLIMIT in the environment turns this off.
@@ -27,7 +27,7 @@ func tuneGC(getenv func(string) string) {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	debug.SetGCPercent(100)
+	debug.SetGCPercent(400)
 	samples := []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/memory/classes/total:bytes"},
@@ -55,8 +55,11 @@ func tuneGC(getenv func(string) string) {
 		arm()
 	}
 	// A cleanup runs after the collection that finds its object unreachable.
+	// No limit until the first collection has measured the live heap:
+	// until then GOGC=400 alone, from the runtime's 4 MB minimum, paces
+	// the collector, and a large early allocation (the key derivation's
+	// 64 MiB) does not meet a limit below it.
 	arm = func() { runtime.AddCleanup(new([64]byte), adjust, struct{}{}) }
-	debug.SetMemoryLimit(gcLimit(0, 0))
 	arm()
 }
 
