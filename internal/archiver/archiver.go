@@ -40,7 +40,7 @@ type Options struct {
 	Host          string
 	Parent        *vaultapi.Point // previous point of the same paths, for change detection
 	Compression   format.Level
-	Workers       int              // file readers; default 2
+	Workers       int              // file workers (read, chunk, compress); default 2
 	Clock         func() time.Time // default time.Now
 	Rand          io.Reader        // nonce prefixes; required
 	// Report is told of every entry skipped or suspicious; it may be
@@ -120,7 +120,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		return Result{}, errors.New("backup: no paths given")
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 2 // readers and chunkers; sealing has its own goroutines
+		opts.Workers = 2 // each reads, chunks, hashes and compresses files
 	}
 	if opts.Report == nil {
 		opts.Report = func(Problem) {}
