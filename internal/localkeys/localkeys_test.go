@@ -2,6 +2,7 @@ package localkeys
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -114,4 +115,40 @@ func TestForget(t *testing.T) {
 	if n, err := Dir(filepath.Join(string(d), "none")).Forget(nil); n != 0 || err != nil {
 		t.Fatalf("Forget in a missing folder = %d, %v; want 0, nil", n, err)
 	}
+}
+
+// FuzzLoad: whatever a kept key file holds, Load returns keys whose
+// checksum holds, or an error; never both, never neither, never a panic.
+// (The checksum catches damage, not forgery: the command line also checks
+// kept keys against the vault's newest point.)
+func FuzzLoad(f *testing.F) {
+	seedDir := Dir(f.TempDir())
+	slot := vaultapi.KeySlot{ID: "passphrase", Data: []byte("slot")}
+	k, _ := format.NewKeys(bytes.NewReader(bytes.Repeat([]byte{3}, 96)))
+	if err := seedDir.Save(slot.Data, k); err != nil {
+		f.Fatal(err)
+	}
+	good, _ := os.ReadFile(seedDir.path(slotHash(slot.Data)))
+	f.Add(good)
+	f.Add([]byte(`{"v":1}`))
+	f.Add([]byte(`{"v":1,"slot":"","keys":"","check":""}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := Dir(t.TempDir())
+		if err := os.WriteFile(d.path(slotHash(slot.Data)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := d.Load([]vaultapi.KeySlot{slot})
+		if err != nil && got != nil {
+			t.Fatalf("Load returned keys and an error")
+		}
+		if got != nil {
+			var fl file
+			if json.Unmarshal(b, &fl) != nil || fl.Check != check(slotHash(slot.Data), fl.Keys) {
+				t.Fatalf("Load accepted a file whose checksum does not hold")
+			}
+		}
+		if err == nil && got == nil {
+			t.Fatalf("Load found the file but returned neither keys nor an error")
+		}
+	})
 }
