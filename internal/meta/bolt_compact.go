@@ -120,7 +120,10 @@ func (s *Bolt) compact() {
 	os.Remove(tmp)
 	// The write transaction only keeps other writers out during the copy.
 	err := s.db.Update(func(src *bolt.Tx) error {
-		dst, err := bolt.Open(tmp, 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+		// Mapping the copy at its final size up front spares bbolt a remap,
+		// and with it a copy of every node, while it writes the copy.
+		dst, err := bolt.Open(tmp, 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+			InitialMmapSize: int(src.Size())})
 		if err != nil {
 			return err
 		}
