@@ -17,7 +17,8 @@ import (
 //
 // Layout: bucket "vault" holds "id"; bucket "names" maps machine name to
 // ID; bucket "machines" holds one bucket per machine ID with the
-// sub-buckets below.
+// sub-buckets below, and "packnums" (see bolt_index.go for the blob index
+// encoding). The embedded vault closes it with CloseCompact.
 type Bolt struct {
 	db *bolt.DB
 	id string
