@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/atomicfile"
@@ -26,9 +27,11 @@ const (
 	// of the file.
 	compactMin      = 1 << 20
 	compactFraction = 4
-	// compactMax: larger files are left alone, so that closing stays quick
-	// and the copy's single transaction stays small enough for memory.
+	// compactMax: larger files are left alone, so that closing stays quick.
 	compactMax = 1 << 30
+	// compactTxSize bounds the bytes of keys and values the copy writes
+	// in one transaction, and so its memory.
+	compactTxSize = 64 << 20
 	// openTries bounds how often OpenBolt starts again because the file it
 	// locked was replaced by another process's compaction meanwhile.
 	openTries = 10
@@ -106,6 +109,9 @@ func (s *Bolt) waste() (waste, size int64, err error) {
 // fails, the file is left as it is: compaction only saves space, so its
 // failure is not an error. The caller must not use the store concurrently.
 func (s *Bolt) CloseCompact() error {
+	if runtime.GOOS == "windows" {
+		return s.Close()
+	}
 	if waste, size, err := s.waste(); err == nil && size <= compactMax &&
 		waste >= compactMin && waste*compactFraction >= size {
 		s.compact()
@@ -128,15 +134,7 @@ func (s *Bolt) compact() {
 			return err
 		}
 		dst.AllocSize = 64 << 10
-		err = dst.Update(func(dtx *bolt.Tx) error {
-			return src.ForEach(func(name []byte, b *bolt.Bucket) error {
-				nb, err := dtx.CreateBucket(name)
-				if err != nil {
-					return err
-				}
-				return copyBucket(nb, b)
-			})
-		})
+		err = copyAll(dst, src, compactTxSize)
 		if cerr := dst.Close(); err == nil {
 			err = cerr
 		}
@@ -155,21 +153,72 @@ func (s *Bolt) compact() {
 	atomicfile.SyncDir(filepath.Dir(path))
 }
 
-// copyBucket copies src into the empty bucket dst, nested buckets and
-// sequences included, filling dst's pages (keys arrive in order).
-func copyBucket(dst, src *bolt.Bucket) error {
-	dst.FillPercent = 1
+// copyAll copies every bucket of src into the empty store dst, nested
+// buckets and sequences included, filling dst's pages (keys arrive in
+// order). It commits after every txSize bytes of keys and values.
+func copyAll(dst *bolt.DB, src *bolt.Tx, txSize int) error {
+	tx, err := dst.Begin(true)
+	if err != nil {
+		return err
+	}
+	c := &copier{db: dst, tx: tx, max: txSize}
+	defer func() { c.tx.Rollback() }()
+	err = src.ForEach(func(name []byte, b *bolt.Bucket) error {
+		if _, err := c.tx.CreateBucket(name); err != nil {
+			return err
+		}
+		return c.copy([][]byte{name}, b)
+	})
+	if err != nil {
+		return err
+	}
+	return c.tx.Commit()
+}
+
+type copier struct {
+	db  *bolt.DB
+	tx  *bolt.Tx
+	n   int // bytes put in tx
+	max int // bytes after which to commit
+}
+
+// bucket returns the bucket at path in the current transaction.
+func (c *copier) bucket(path [][]byte) *bolt.Bucket {
+	b := c.tx.Bucket(path[0])
+	for _, k := range path[1:] {
+		b = b.Bucket(k)
+	}
+	b.FillPercent = 1
+	return b
+}
+
+// copy copies src into the empty bucket at path.
+func (c *copier) copy(path [][]byte, src *bolt.Bucket) error {
+	dst := c.bucket(path)
 	if err := dst.SetSequence(src.Sequence()); err != nil {
 		return err
 	}
 	return src.ForEach(func(k, v []byte) error {
+		if c.n >= c.max {
+			if err := c.tx.Commit(); err != nil {
+				return err
+			}
+			tx, err := c.db.Begin(true)
+			if err != nil {
+				return err
+			}
+			c.tx, c.n = tx, 0
+			dst = c.bucket(path)
+		}
+		c.n += len(k) + len(v)
 		if v != nil {
 			return dst.Put(k, v)
 		}
-		nb, err := dst.CreateBucket(k)
-		if err != nil {
+		if _, err := dst.CreateBucket(k); err != nil {
 			return err
 		}
-		return copyBucket(nb, src.Bucket(k))
+		err := c.copy(append(path[:len(path):len(path)], k), src.Bucket(k))
+		dst = c.bucket(path) // the nested copy may have committed
+		return err
 	})
 }
