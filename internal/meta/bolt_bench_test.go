@@ -147,3 +147,29 @@ func BenchmarkBoltCloseCompact(b *testing.B) {
 		b.Fatalf("CloseCompact: %d bytes -> %v, %v; want smaller", len(data), fi.Size(), err)
 	}
 }
+
+// BenchmarkBoltLocate locates 1000 stored blobs of 25 packs in an index of
+// 100,000 blobs, as a restore does.
+func BenchmarkBoltLocate(b *testing.B) {
+	ctx := context.Background()
+	s, m := benchStore(b)
+	for seq := range uint64(25) {
+		es := benchEntries(seq, 4000)
+		if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(seq), Size: 1, Blobs: len(es)}, es); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := make([]vaultapi.ID, 1000)
+	for i := range ids {
+		ids[i] = benchEntries(uint64(i%25), 4000)[i*3].ID
+	}
+	b.SetBytes(int64(len(ids) * len(vaultapi.ID{})))
+	b.ResetTimer()
+	for b.Loop() {
+		locs, err := s.Locate(ctx, m, ids)
+		if err != nil || locs[1].Pack != benchPackName(1) {
+			b.Fatalf("Locate: %+v %v", locs[1], err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(ids)), "ns/id")
+}
