@@ -62,3 +62,29 @@ func TestDecodeLocDamaged(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeLoc: decoding any value either fails with errIndex or gives a
+// location that encodes and decodes back to itself.
+func FuzzDecodeLoc(f *testing.F) {
+	f.Add(appendLoc(nil, 3, vaultapi.KindData, 8, 4096))
+	f.Add(appendLoc(nil, 1<<40, vaultapi.KindInfo, 1<<33, 1<<31))
+	f.Add(bytes.Repeat([]byte{7}, legacyLocSize))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		num, name, kind, off, length, err := decodeLoc(v)
+		if err != nil {
+			if !errors.Is(err, errIndex) {
+				t.Fatalf("decodeLoc(%x): error %v, want errIndex", v, err)
+			}
+			return
+		}
+		if name != nil {
+			return // legacy: any 45 bytes
+		}
+		w := appendLoc(nil, num, kind, off, length)
+		num2, _, kind2, off2, length2, err := decodeLoc(w)
+		if err != nil || num2 != num || kind2 != kind || off2 != off || length2 != length || len(w) > len(v) {
+			t.Fatalf("decodeLoc(%x) = %d %d %d %d; re-encoded %x decodes to %d %d %d %d, %v",
+				v, num, kind, off, length, w, num2, kind2, off2, length2, err)
+		}
+	})
+}
