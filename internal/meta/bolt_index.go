@@ -18,9 +18,9 @@ import (
 //
 //	uvarint(pack number << 2 | kind) | uvarint(offset) | uvarint(length)
 //
-// 3 to 25 bytes, about 7 for a blob in a 16 MiB pack, against the 45 bytes
-// of the first layout, which vaults made before pack numbers still hold and which
-// is still read:
+// 3 to 25 bytes, about 7 for a blob in a 16 MiB pack, against the 45
+// bytes of the first layout, which vaults made before pack numbers still
+// hold and which is still read:
 //
 //	legacy: pack name (32 raw bytes) | kind | offset u64 LE | length u32 LE
 //
