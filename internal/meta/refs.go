@@ -38,6 +38,17 @@ func sortedUnique(ids []vaultapi.ID) []vaultapi.ID {
 	return slices.Compact(out)
 }
 
+// isSortedUnique reports whether ids are sorted without duplicates, as a
+// client usually sends them.
+func isSortedUnique(ids []vaultapi.ID) bool {
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1].Compare(ids[i]) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // readRefs decodes the reference set of point id from the refs bucket.
 func readRefs(refs *bolt.Bucket, id []byte) ([]vaultapi.ID, int, error) {
 	v := refs.Get(id)
@@ -106,8 +117,12 @@ func takeIDs(b []byte) ([]vaultapi.ID, []byte, error) {
 	return out, b[n*32:], nil
 }
 
-// applyDelta returns (base ∪ added) \ removed; all inputs sorted.
+// applyDelta returns (base ∪ added) \ removed; all inputs sorted. An
+// empty delta (a backup of an unchanged tree) returns base itself.
 func applyDelta(base, added, removed []vaultapi.ID) []vaultapi.ID {
+	if len(added) == 0 && len(removed) == 0 {
+		return base
+	}
 	out := make([]vaultapi.ID, 0, len(base)+len(added))
 	i, j := 0, 0
 	for i < len(base) || j < len(added) {
@@ -161,27 +176,30 @@ func diff(a, b []vaultapi.ID) (added, removed []vaultapi.ID) {
 }
 
 // encodeRefs chooses the smaller of a full set and a delta against the
-// machine's latest point.
-func encodeRefs(mb *bolt.Bucket, refs []vaultapi.ID) ([]byte, error) {
-	full := func() []byte { return encodeFull(refs) }
+// machine's latest point. It also returns the refs that the latest point
+// does not reference (all of them if there is none): the blobs of a point
+// that exists are indexed (AddPoint checked them, and nothing drops a
+// blob that a point references), so only those need checking.
+func encodeRefs(mb *bolt.Bucket, refs []vaultapi.ID) (enc []byte, unknown []vaultapi.ID, err error) {
 	latest := mb.Get(bLatest)
 	if latest == nil {
-		return full(), nil
+		return encodeFull(refs), refs, nil
 	}
 	base, depth, err := readRefs(mb.Bucket(bRefs), latest)
 	if errors.Is(err, ErrNotFound) {
-		return full(), nil
+		return encodeFull(refs), refs, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	added, removed := diff(base, refs)
 	if depth+1 > maxDepth {
-		return full(), nil
+		return encodeFull(refs), added, nil
 	}
-	if b := encodeDelta(latest, depth+1, base, refs); b != nil {
-		return b, nil
+	if b := encodeDeltaOf(latest, depth+1, added, removed, len(refs)); b != nil {
+		return b, added, nil
 	}
-	return full(), nil
+	return encodeFull(refs), added, nil
 }
 
 // encodeFull encodes refs (sorted) as a full set.
@@ -199,7 +217,12 @@ func encodeFull(refs []vaultapi.ID) []byte {
 // smaller than half the set.
 func encodeDelta(baseID []byte, depth int, base, refs []vaultapi.ID) []byte {
 	added, removed := diff(base, refs)
-	if 32*(len(added)+len(removed)) >= 16*len(refs) {
+	return encodeDeltaOf(baseID, depth, added, removed, len(refs))
+}
+
+// encodeDeltaOf is encodeDelta of a set of n refs, given its difference.
+func encodeDeltaOf(baseID []byte, depth int, added, removed []vaultapi.ID, n int) []byte {
+	if 32*(len(added)+len(removed)) >= 16*n {
 		return nil
 	}
 	b := []byte{refsDelta, byte(depth)}
