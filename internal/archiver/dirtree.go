@@ -1,0 +1,132 @@
+package archiver
+
+import (
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// kids are the entries of a directory, in name order: nodes that are
+// final, and the futures of those that workers or walkers finish later.
+type kids struct {
+	nodes   []format.Node
+	pending []pendingKid
+}
+
+// pendingKid is an entry whose node comes from a future.
+type pendingKid struct {
+	at  int // index in nodes
+	fut *future
+}
+
+// wait adds an entry that fut resolves.
+func (k *kids) wait(fut *future) {
+	k.pending = append(k.pending, pendingKid{at: len(k.nodes), fut: fut})
+	k.nodes = append(k.nodes, format.Node{})
+}
+
+// tree returns a future that, once all kids are done, stores their tree
+// and resolves to its ID; with node set, it resolves to node with Subtree
+// filled in.
+func (ru *run) tree(futs []*future, node *format.Node) *future {
+	k := kids{nodes: make([]format.Node, 0, len(futs))}
+	for _, f := range futs {
+		k.wait(f)
+	}
+	return ru.dirTree(k, node, nil, vaultapi.ID{})
+}
+
+// dirTree is tree for kids. prev is the directory's tree in the parent
+// point and prevID its ID: when every entry comes out Equal to prev's,
+// the tree is prev's, byte for byte, and it keeps prevID without being
+// encoded, hashed or looked up again.
+func (ru *run) dirTree(k kids, node *format.Node, prev *format.Tree, prevID vaultapi.ID) *future {
+	var f *future
+	if node != nil {
+		f = newFuture(*node)
+	} else {
+		f = newFuture(format.Node{})
+	}
+	if len(k.pending) == 0 {
+		ru.finishTree(f, k.nodes, prev, prevID)
+		close(f.done)
+		return f
+	}
+	go func() {
+		defer close(f.done)
+		skipped := false
+		for _, p := range k.pending {
+			select {
+			case <-p.fut.done:
+			case <-ru.ctx.Done():
+				f.err = ru.ctx.Err()
+				return
+			}
+			if p.fut.err != nil {
+				f.err = p.fut.err
+				return
+			}
+			if p.fut.skip {
+				skipped = true
+				k.nodes[p.at].Name = nil // dropped below
+				continue
+			}
+			k.nodes[p.at] = p.fut.node
+		}
+		nodes := k.nodes
+		if skipped {
+			nodes = slicesDeleteUnnamed(nodes)
+		}
+		ru.finishTree(f, nodes, prev, prevID)
+	}()
+	return f
+}
+
+// slicesDeleteUnnamed drops the nodes without a name (skipped entries).
+func slicesDeleteUnnamed(nodes []format.Node) []format.Node {
+	out := nodes[:0]
+	for _, n := range nodes {
+		if n.Name != nil {
+			out = append(out, n)
+		}
+	}
+	clear(nodes[len(out):])
+	return out
+}
+
+// finishTree stores the tree of nodes, or reuses prevID, and sets f's
+// tree ID and node's subtree; f.err on failure.
+func (ru *run) finishTree(f *future, nodes []format.Node, prev *format.Tree, prevID vaultapi.ID) {
+	id := prevID
+	if !sameTree(nodes, prev) {
+		t := format.Tree{Nodes: nodes}
+		enc, err := t.AppendEncode(nil)
+		if err != nil {
+			f.err = err
+			ru.fail(err)
+			return
+		}
+		id = ru.r.Hasher.ID(enc)
+		if err := ru.storeBlob(vaultapi.KindTree, id, enc); err != nil {
+			f.err = err
+			ru.fail(err)
+			return
+		}
+	}
+	ru.addRefs(id)
+	f.treeID = id
+	f.node.Subtree = id
+}
+
+// sameTree reports whether nodes encode to the bytes prev was decoded
+// from (see format.Node.Equal).
+func sameTree(nodes []format.Node, prev *format.Tree) bool {
+	if prev == nil || prev.SkippedFields() || len(nodes) != len(prev.Nodes) {
+		return false
+	}
+	for i := range nodes {
+		if !nodes[i].Equal(&prev.Nodes[i]) {
+			return false
+		}
+	}
+	return true
+}
