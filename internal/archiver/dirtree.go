@@ -5,6 +5,13 @@ import (
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
+// Test hooks: with reuseTrees off every tree is encoded; onReuse, if set,
+// is told of every tree reused.
+var (
+	reuseTrees = true
+	onReuse    func(vaultapi.ID)
+)
+
 // kids are the entries of a directory, in name order: nodes that are
 // final, and the futures of those that workers or walkers finish later.
 type kids struct {
@@ -74,15 +81,15 @@ func (ru *run) dirTree(k kids, node *format.Node, prev *format.Tree, prevID vaul
 		}
 		nodes := k.nodes
 		if skipped {
-			nodes = slicesDeleteUnnamed(nodes)
+			nodes = dropSkipped(nodes)
 		}
 		ru.finishTree(f, nodes, prev, prevID)
 	}()
 	return f
 }
 
-// slicesDeleteUnnamed drops the nodes without a name (skipped entries).
-func slicesDeleteUnnamed(nodes []format.Node) []format.Node {
+// dropSkipped drops the nodes without a name (skipped entries).
+func dropSkipped(nodes []format.Node) []format.Node {
 	out := nodes[:0]
 	for _, n := range nodes {
 		if n.Name != nil {
@@ -97,7 +104,11 @@ func slicesDeleteUnnamed(nodes []format.Node) []format.Node {
 // tree ID and node's subtree; f.err on failure.
 func (ru *run) finishTree(f *future, nodes []format.Node, prev *format.Tree, prevID vaultapi.ID) {
 	id := prevID
-	if !sameTree(nodes, prev) {
+	if reuseTrees && sameTree(nodes, prev) {
+		if onReuse != nil {
+			onReuse(id)
+		}
+	} else {
 		t := format.Tree{Nodes: nodes}
 		enc, err := t.AppendEncode(nil)
 		if err != nil {
