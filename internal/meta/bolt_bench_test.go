@@ -96,7 +96,8 @@ func BenchmarkBoltAddPack(b *testing.B) {
 }
 
 // BenchmarkBoltAddPointUnchanged commits points of 100,000 refs, each the
-// same set as the point before (a backup of an unchanged tree).
+// set of the point before but for one ID (a backup of an unchanged tree:
+// only its manifest is new).
 func BenchmarkBoltAddPointUnchanged(b *testing.B) {
 	ctx := context.Background()
 	s, m := benchStore(b)
@@ -110,13 +111,19 @@ func BenchmarkBoltAddPointUnchanged(b *testing.B) {
 			refs = append(refs, e.ID)
 		}
 	}
-	slices.SortFunc(refs, vaultapi.ID.Compare)
+	manifests := benchEntries(1000, 4000)
+	if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(1000), Size: 1, Blobs: len(manifests)}, manifests); err != nil {
+		b.Fatal(err)
+	}
 	b.SetBytes(int64(len(refs) * len(vaultapi.ID{})))
 	n := 0
 	for b.Loop() {
 		n++
+		refs[0] = manifests[n%len(manifests)].ID
+		sorted := slices.Clone(refs)
+		slices.SortFunc(sorted, vaultapi.ID.Compare)
 		p := vaultapi.Point{ID: fmt.Sprintf("p%d", n), Machine: m, Time: time.Unix(int64(n), 0)}
-		if err := s.AddPoint(ctx, m, p, refs); err != nil {
+		if err := s.AddPoint(ctx, m, p, sorted); err != nil {
 			b.Fatal(err)
 		}
 	}

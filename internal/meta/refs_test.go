@@ -160,3 +160,40 @@ func TestAddPointChecksNewRefs(t *testing.T) {
 		t.Fatalf("PointRefs: got %d refs, %v; want the %d of p1", len(got), err, len(set))
 	}
 }
+
+// TestApplyDeltaRandom checks applyDelta against sets in a map, with
+// added IDs already in the base, removed ones not in it, and IDs in both.
+func TestApplyDeltaRandom(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 5))
+	pick := func(n int) []vaultapi.ID {
+		var out []vaultapi.ID
+		for range n {
+			out = append(out, vaultapi.ID{byte(rng.IntN(64)), byte(rng.IntN(4))})
+		}
+		return sortedUnique(out)
+	}
+	for range 2000 {
+		base, added, removed := pick(rng.IntN(200)), pick(rng.IntN(8)), pick(rng.IntN(8))
+		want := map[vaultapi.ID]bool{}
+		for _, id := range base {
+			want[id] = true
+		}
+		for _, id := range added {
+			want[id] = true
+		}
+		for _, id := range removed {
+			delete(want, id)
+		}
+		got := applyDelta(slices.Clone(base), added, removed)
+		if len(got) != len(want) || !isSortedUnique(got) {
+			t.Fatalf("applyDelta: got %d IDs (sorted: %v), want %d", len(got), isSortedUnique(got), len(want))
+		}
+		for _, id := range got {
+			if !want[id] {
+				t.Fatalf("applyDelta: got %x, not in the set", id[:2])
+			}
+		}
+	}
+}
