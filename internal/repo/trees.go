@@ -29,7 +29,7 @@ func (r *Repo) Tree(ctx context.Context, id vaultapi.ID) (*format.Tree, error) {
 		e = &treeEntry{done: make(chan struct{})}
 		r.putTree(id, e)
 		r.treeMu.Unlock()
-		trees, errs := r.loadTrees(ctx, []vaultapi.ID{id})
+		trees, errs := r.loadTrees(ctx, []vaultapi.ID{id}, &loadBufs{})
 		r.settle(id, e, trees[0], errs[0])
 		return e.t, e.err
 	}
@@ -71,6 +71,7 @@ func (r *Repo) settle(id vaultapi.ID, e *treeEntry, t *format.Tree, err error) {
 // point, a restore, verify, diff) then find their trees loaded or loading.
 func (r *Repo) Prefetch(ctx context.Context, root vaultapi.ID, budget int) {
 	go func() {
+		var bufs loadBufs // reused level after level
 		level := []vaultapi.ID{root}
 		seen := map[vaultapi.ID]bool{root: true}
 		for loaded := 0; len(level) > 0 && loaded < budget && ctx.Err() == nil; loaded += len(level) {
@@ -89,7 +90,7 @@ func (r *Repo) Prefetch(ctx context.Context, root vaultapi.ID, budget int) {
 				entries = append(entries, e)
 			}
 			r.treeMu.Unlock()
-			trees, errs := r.loadTrees(ctx, want)
+			trees, errs := r.loadTrees(ctx, want, &bufs)
 			for i, e := range entries {
 				r.settle(want[i], e, trees[i], errs[i])
 			}
@@ -116,9 +117,14 @@ func (r *Repo) Prefetch(ctx context.Context, root vaultapi.ID, budget int) {
 	}()
 }
 
+// loadBufs are the buffers of loadTrees, kept from one call to the next.
+type loadBufs struct {
+	sealed, plain []byte
+}
+
 // loadTrees fetches and decodes trees with batched lookups and one read
 // per pack range; it returns a tree or an error for each ID.
-func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree, []error) {
+func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID, bufs *loadBufs) ([]*format.Tree, []error) {
 	trees := make([]*format.Tree, len(ids))
 	errs := make([]error, len(ids))
 	if len(ids) == 0 {
@@ -132,7 +138,8 @@ func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree
 	}
 	at := make(map[vaultapi.ID][]int, len(ids))
 	uniq := make([]vaultapi.ID, 0, len(ids))
-	var plain []byte
+	plain := bufs.plain
+	defer func() { bufs.plain = plain }()
 	for i, id := range ids {
 		if at[id] == nil && !r.cachedTree(id, &plain, func(t *format.Tree) { trees[i] = t }) {
 			uniq = append(uniq, id)
@@ -165,10 +172,9 @@ func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree
 		}
 	}
 	packs, byPack := GroupByPack(locs)
-	var buf []byte
 	for _, p := range packs {
 		var err error
-		buf, err = r.ReadBlobs(ctx, p, byPack[p], buf, func(l vaultapi.Location, sealed []byte) error {
+		bufs.sealed, err = r.ReadBlobs(ctx, p, byPack[p], bufs.sealed, func(l vaultapi.Location, sealed []byte) error {
 			var t *format.Tree
 			var err error
 			r.KeepTree(l.ID, sealed)
