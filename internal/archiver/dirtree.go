@@ -39,14 +39,15 @@ func (ru *run) tree(futs []*future, node *format.Node) *future {
 	for _, f := range futs {
 		k.wait(f)
 	}
-	return ru.dirTree(k, node, nil, vaultapi.ID{})
+	return ru.dirTree(k, node, nil, vaultapi.ID{}, nil)
 }
 
 // dirTree is tree for kids. prev is the directory's tree in the parent
 // point and prevID its ID: when every entry comes out Equal to prev's,
 // the tree is prev's, byte for byte, and it keeps prevID without being
-// encoded, hashed or looked up again.
-func (ru *run) dirTree(k kids, node *format.Node, prev *format.Tree, prevID vaultapi.ID) *future {
+// encoded, hashed or looked up again. refs (the chunks of the entries
+// that are final) are added with the tree's ID.
+func (ru *run) dirTree(k kids, node *format.Node, prev *format.Tree, prevID vaultapi.ID, refs []vaultapi.ID) *future {
 	var f *future
 	if node != nil {
 		f = newFuture(*node)
@@ -54,7 +55,7 @@ func (ru *run) dirTree(k kids, node *format.Node, prev *format.Tree, prevID vaul
 		f = newFuture(format.Node{})
 	}
 	if len(k.pending) == 0 {
-		ru.finishTree(f, k.nodes, prev, prevID)
+		ru.finishTree(f, k.nodes, prev, prevID, refs)
 		close(f.done)
 		return f
 	}
@@ -83,7 +84,7 @@ func (ru *run) dirTree(k kids, node *format.Node, prev *format.Tree, prevID vaul
 		if skipped {
 			nodes = dropSkipped(nodes)
 		}
-		ru.finishTree(f, nodes, prev, prevID)
+		ru.finishTree(f, nodes, prev, prevID, refs)
 	}()
 	return f
 }
@@ -100,9 +101,10 @@ func dropSkipped(nodes []format.Node) []format.Node {
 	return out
 }
 
-// finishTree stores the tree of nodes, or reuses prevID, and sets f's
-// tree ID and node's subtree; f.err on failure.
-func (ru *run) finishTree(f *future, nodes []format.Node, prev *format.Tree, prevID vaultapi.ID) {
+// finishTree stores the tree of nodes, or reuses prevID, adds its ID and
+// refs to the point's, and sets f's tree ID and node's subtree; f.err on
+// failure.
+func (ru *run) finishTree(f *future, nodes []format.Node, prev *format.Tree, prevID vaultapi.ID, refs []vaultapi.ID) {
 	id := prevID
 	if reuseTrees && sameTree(nodes, prev) {
 		if onReuse != nil {
@@ -123,7 +125,7 @@ func (ru *run) finishTree(f *future, nodes []format.Node, prev *format.Tree, pre
 			return
 		}
 	}
-	ru.addRefs(id)
+	ru.addRefs(append(refs, id)...)
 	f.treeID = id
 	f.node.Subtree = id
 }

@@ -259,14 +259,6 @@ func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *for
 // list reads an open directory's entries and closes it.
 func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node, rootDev uint64) *future {
 	defer d.close()
-	var prevTree *format.Tree
-	var prevID vaultapi.ID
-	if prev != nil && prev.Type == format.TypeDir && !prev.Subtree.IsZero() {
-		// Unreadable: read everything anew.
-		if t, err := ru.r.Tree(ru.ctx, prev.Subtree); err == nil {
-			prevTree, prevID = t, prev.Subtree
-		}
-	}
 	names, err := d.names()
 	if err != nil {
 		ru.problem(path, err, true)
@@ -276,6 +268,27 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 	if _, ok := slices.BinarySearch(names, exclude.CacheDirTagName); ok && isCacheTag(d) {
 		names = []string{exclude.CacheDirTagName}
 	}
+	// Every entry is looked at before the parent point's tree is waited
+	// for: meanwhile the prefetch may have loaded it.
+	type lstat struct {
+		st  fileStat
+		err error
+	}
+	sts := make([]lstat, len(names))
+	for i, name := range names {
+		if ru.ctx.Err() != nil {
+			break
+		}
+		sts[i].st, sts[i].err = d.lstat(name)
+	}
+	var prevTree *format.Tree
+	var prevID vaultapi.ID
+	if prev != nil && prev.Type == format.TypeDir && !prev.Subtree.IsZero() {
+		// Unreadable: read everything anew.
+		if t, err := ru.r.Tree(ru.ctx, prev.Subtree); err == nil {
+			prevTree, prevID = t, prev.Subtree
+		}
+	}
 	var before prevEntries
 	if prevTree != nil {
 		before.nodes = prevTree.Nodes
@@ -283,11 +296,11 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 	k := kids{nodes: make([]format.Node, 0, len(names))}
 	var files, size uint64
 	var refs []vaultapi.ID
-	for _, name := range names {
+	for i, name := range names {
 		if ru.ctx.Err() != nil {
 			break
 		}
-		cst, err := d.lstat(name)
+		cst, err := sts[i].st, sts[i].err
 		if err != nil {
 			ru.problem(path+"/"+name, readErr(err), true)
 			continue
@@ -319,8 +332,7 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 	}
 	ru.files.Add(files)
 	ru.bytes.Add(size)
-	ru.addRefs(refs...)
-	return ru.dirTree(k, &node, prevTree, prevID)
+	return ru.dirTree(k, &node, prevTree, prevID, refs)
 }
 
 // prevEntries finds the entries of a parent point's tree by name, for

@@ -29,7 +29,7 @@ func (r *Repo) Tree(ctx context.Context, id vaultapi.ID) (*format.Tree, error) {
 		e = &treeEntry{done: make(chan struct{})}
 		r.putTree(id, e)
 		r.treeMu.Unlock()
-		trees, errs := r.loadTrees(ctx, []vaultapi.ID{id}, &loadBufs{})
+		trees, errs := r.loadTrees(ctx, []vaultapi.ID{id}, &loadBufs{}, nil)
 		r.settle(id, e, trees[0], errs[0])
 		return e.t, e.err
 	}
@@ -90,10 +90,11 @@ func (r *Repo) Prefetch(ctx context.Context, root vaultapi.ID, budget int) {
 				entries = append(entries, e)
 			}
 			r.treeMu.Unlock()
-			trees, errs := r.loadTrees(ctx, want, &bufs)
-			for i, e := range entries {
-				r.settle(want[i], e, trees[i], errs[i])
-			}
+			// A walk waiting for one of these goes on as soon as it is
+			// decoded, not when the whole level is.
+			r.loadTrees(ctx, want, &bufs, func(i int, t *format.Tree, err error) {
+				r.settle(want[i], entries[i], t, err)
+			})
 			var next []vaultapi.ID
 			for _, e := range append(entries, ready...) {
 				select {
@@ -123,12 +124,25 @@ type loadBufs struct {
 }
 
 // loadTrees fetches and decodes trees with batched lookups and one read
-// per pack range; it returns a tree or an error for each ID.
-func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID, bufs *loadBufs) ([]*format.Tree, []error) {
+// per pack range; it returns a tree or an error for each ID. If settled
+// is not nil, it is also told of each as soon as it is known, once.
+func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID, bufs *loadBufs,
+	settled func(i int, t *format.Tree, err error)) ([]*format.Tree, []error) {
 	trees := make([]*format.Tree, len(ids))
 	errs := make([]error, len(ids))
 	if len(ids) == 0 {
 		return trees, errs
+	}
+	var told []bool
+	if settled != nil {
+		told = make([]bool, len(ids))
+		defer func() {
+			for i := range ids {
+				if !told[i] {
+					settled(i, trees[i], errs[i])
+				}
+			}
+		}()
 	}
 	fail := func(err error) ([]*format.Tree, []error) {
 		for i := range errs {
@@ -187,13 +201,19 @@ func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID, bufs *loadBufs)
 			}
 			for _, i := range at[l.ID] {
 				trees[i], errs[i] = t, err
+				if settled != nil && err == nil {
+					told[i] = true
+					settled(i, t, nil)
+				}
 			}
 			return nil
 		})
 		if err != nil {
 			for _, l := range byPack[p] {
 				for _, i := range at[l.ID] {
-					errs[i] = err
+					if told == nil || !told[i] {
+						errs[i] = err
+					}
 				}
 			}
 		}
