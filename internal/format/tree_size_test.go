@@ -45,3 +45,13 @@ func BenchmarkEncodeSourceTree(b *testing.B) {
 		}
 	}
 }
+
+// TestSizeHint checks that a typical tree encodes in one allocation,
+// without reserving much more than it needs.
+func TestSizeHint(t *testing.T) {
+	tr := sourceTree(200)
+	n := len(encodeTree(t, tr))
+	if h := tr.sizeHint(); h < n || h > n*3/2 {
+		t.Fatalf("sizeHint: got %d for an encoding of %d bytes, want %d to %d", h, n, n, n*3/2)
+	}
+}
