@@ -320,7 +320,7 @@ func (ru *run) commit(root vaultapi.ID, start time.Time) (Result, error) {
 	}
 	ru.addRefs(root, infoID)
 	refs := ru.refs
-	slices.SortFunc(refs, func(a, b vaultapi.ID) int { return a.Compare(b) })
+	sortIDs(refs)
 	refs = slices.Compact(refs)
 	st := vaultapi.Stats{
 		Files: ru.files.Load(), Dirs: ru.dirs.Load(), Bytes: ru.bytes.Load(), BytesRead: ru.bytesRead.Load(),
