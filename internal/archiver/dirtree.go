@@ -6,10 +6,10 @@ import (
 )
 
 // Test hooks: with reuseTrees off every tree is encoded; onReuse, if set,
-// is told of every tree reused.
+// is called for every tree reused.
 var (
 	reuseTrees = true
-	onReuse    func(vaultapi.ID)
+	onReuse    func()
 )
 
 // kids are the entries of a directory, in name order: nodes that are
@@ -54,11 +54,13 @@ func (ru *run) dirTree(k kids, node *format.Node, prev *format.Tree, prevID vaul
 	} else {
 		f = newFuture(format.Node{})
 	}
-	if len(k.pending) == 0 {
-		ru.finishTree(f, k.nodes, prev, prevID, refs)
+	if len(k.pending) == 0 && ru.reuse(k.nodes, prev) {
+		ru.settleTree(f, prevID, refs)
 		close(f.done)
 		return f
 	}
+	// Storing asks the vault (a round trip to a remote one) and may wait
+	// for the packer: not in the walk's goroutine.
 	go func() {
 		defer close(f.done)
 		skipped := false
@@ -101,16 +103,10 @@ func dropSkipped(nodes []format.Node) []format.Node {
 	return out
 }
 
-// finishTree stores the tree of nodes, or reuses prevID, adds its ID and
-// refs to the point's, and sets f's tree ID and node's subtree; f.err on
-// failure.
+// finishTree stores the tree of nodes, or reuses prevID, and settles f.
 func (ru *run) finishTree(f *future, nodes []format.Node, prev *format.Tree, prevID vaultapi.ID, refs []vaultapi.ID) {
 	id := prevID
-	if reuseTrees && sameTree(nodes, prev) {
-		if onReuse != nil {
-			onReuse(id)
-		}
-	} else {
+	if !ru.reuse(nodes, prev) {
 		t := format.Tree{Nodes: nodes}
 		enc, err := t.AppendEncode(nil)
 		if err != nil {
@@ -125,6 +121,24 @@ func (ru *run) finishTree(f *future, nodes []format.Node, prev *format.Tree, pre
 			return
 		}
 	}
+	ru.settleTree(f, id, refs)
+}
+
+// reuse reports whether the tree of nodes is prev (and tells the test
+// hook).
+func (ru *run) reuse(nodes []format.Node, prev *format.Tree) bool {
+	if !reuseTrees || !sameTree(nodes, prev) {
+		return false
+	}
+	if onReuse != nil {
+		onReuse()
+	}
+	return true
+}
+
+// settleTree adds the tree id and the refs of its entries to the point's,
+// and sets f's tree ID and node's subtree.
+func (ru *run) settleTree(f *future, id vaultapi.ID, refs []vaultapi.ID) {
 	ru.addRefs(append(refs, id)...)
 	f.treeID = id
 	f.node.Subtree = id

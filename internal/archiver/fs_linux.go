@@ -63,6 +63,9 @@ func (d *fdDir) names() ([]string, error) {
 		if n <= 0 {
 			break
 		}
+		if all == nil { // names take less than half the records
+			all, ends = make([]byte, 0, n/2), make([]int, 0, n/24)
+		}
 		all, ends = appendDirents(all, ends, buf[:n])
 	}
 	s := string(all)

@@ -295,7 +295,7 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 	}
 	k := kids{nodes: make([]format.Node, 0, len(names))}
 	var files, size uint64
-	var refs []vaultapi.ID
+	refs := make([]vaultapi.ID, 0, len(names)+1) // a chunk a file, and the tree
 	for i, name := range names {
 		if ru.ctx.Err() != nil {
 			break
