@@ -293,7 +293,7 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 	if prevTree != nil {
 		before.nodes = prevTree.Nodes
 	}
-	k := kids{nodes: make([]format.Node, 0, len(names))}
+	k := newKids(prevTree, len(names))
 	var files, size uint64
 	refs := make([]vaultapi.ID, 0, len(names)+1) // a chunk a file, and the tree
 	for i, name := range names {
@@ -318,7 +318,7 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 		}
 		pn := before.find(name)
 		if n, ok := ru.unchangedFile(cst, pn); ok {
-			k.nodes = append(k.nodes, n)
+			k.add(&n, pn)
 			files++
 			size += n.Size
 			for _, c := range n.Chunks {
@@ -327,12 +327,13 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 			continue
 		}
 		if f := ru.entry(d, path+"/"+name, crel, name, cst, pn, rootDev); f != nil {
-			k.wait(f)
+			k.wait(f, pn)
 		}
 	}
+	k.end()
 	ru.files.Add(files)
 	ru.bytes.Add(size)
-	return ru.dirTree(k, &node, prevTree, prevID, refs)
+	return ru.dirTree(k, &node, prevID, refs)
 }
 
 // prevEntries finds the entries of a parent point's tree by name, for
