@@ -376,9 +376,15 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 			return err
 		}
 		blobs := mb.Bucket(bBlobs)
-		refs := sortedUnique(refs)
+		if !isSortedUnique(refs) {
+			refs = sortedUnique(refs)
+		}
+		enc, unknown, err := encodeRefs(mb, refs)
+		if err != nil {
+			return err
+		}
 		var missing []vaultapi.ID
-		for _, id := range refs {
+		for _, id := range unknown {
 			if blobs.Get(id[:]) == nil {
 				missing = append(missing, id)
 			}
@@ -388,10 +394,6 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 		}
 		if mb.Bucket(bPoints).Get([]byte(p.ID)) != nil {
 			return fmt.Errorf("point %s: %w", p.ID, ErrExists)
-		}
-		enc, err := encodeRefs(mb, refs)
-		if err != nil {
-			return err
 		}
 		js, _ := json.Marshal(p)
 		if err := mb.Bucket(bPoints).Put([]byte(p.ID), js); err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -172,4 +174,38 @@ func BenchmarkBoltLocate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(ids)), "ns/id")
+}
+
+// BenchmarkBoltAddPointUnchanged commits points of 100,000 refs, each the
+// set of the point before but for one ID (a backup of an unchanged tree:
+// only its manifest is new).
+func BenchmarkBoltAddPointUnchanged(b *testing.B) {
+	ctx := context.Background()
+	s, m := benchStore(b)
+	var refs []vaultapi.ID
+	for seq := range uint64(25) {
+		es := benchEntries(seq, 4000)
+		if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(seq), Size: 1, Blobs: len(es)}, es); err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range es {
+			refs = append(refs, e.ID)
+		}
+	}
+	manifests := benchEntries(1000, 4000)
+	if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(1000), Size: 1, Blobs: len(manifests)}, manifests); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(refs) * len(vaultapi.ID{})))
+	n := 0
+	for b.Loop() {
+		n++
+		refs[0] = manifests[n%len(manifests)].ID
+		sorted := slices.Clone(refs)
+		slices.SortFunc(sorted, vaultapi.ID.Compare)
+		p := vaultapi.Point{ID: fmt.Sprintf("p%d", n), Machine: m, Time: time.Unix(int64(n), 0)}
+		if err := s.AddPoint(ctx, m, p, sorted); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
