@@ -34,7 +34,16 @@ _tool_env() {
   local tool=$1 repo=$2 st=$2.state
   case $tool in
     coffer)
-      export COFFER_HOME=$st/home COFFER_VAULT=$repo COFFER_PASSPHRASE=$BENCH_PASSWORD ;;
+      # As on a machine once set up: the passphrase opens the keys at the first
+      # backup, then the keys the machine keeps do (doc/CLI.md, "Keys kept on the
+      # machine"). BENCH_COFFER_PASS=1 gives the passphrase anyway (step
+      # backup_A2_pass: the unchanged backup with the Argon2id derivation).
+      export COFFER_HOME=$st/home COFFER_VAULT=$repo
+      if [ -n "${BENCH_COFFER_PASS:-}" ] || ! compgen -G "$st/home/keys/*.key" >/dev/null; then
+        export COFFER_PASSPHRASE=$BENCH_PASSWORD
+      else
+        unset COFFER_PASSPHRASE
+      fi ;;
     restic)
       export RESTIC_REPOSITORY=$repo RESTIC_PASSWORD=$BENCH_PASSWORD RESTIC_CACHE_DIR=$st/cache ;;
     borg)

@@ -128,7 +128,7 @@ type table struct {
 }
 
 // stepOrder is the order of the steps of run.sh; other steps follow them.
-var stepOrder = []string{"init", "backup_A", "backup_A2", "backup_B", "restore_full", "restore_one"}
+var stepOrder = []string{"init", "backup_A", "backup_A2", "backup_A2_pass", "backup_B", "restore_full", "restore_one"}
 
 func stepRank(s string) int {
 	for i, x := range stepOrder {

@@ -42,15 +42,20 @@ See doc/AGENT.md.`,
 
 // daemonPassphrase makes the daemon's passphrase source explicit: the
 // global --passphrase-file or COFFER_PASSPHRASE, else the file kept in
-// the home by `agent install --store-passphrase`, which must be 0600.
+// the home by `agent install --store-passphrase`, which must be 0600,
+// else the keys the machine keeps (doc/CLI.md), checked when the daemon
+// starts.
 func (g *globals) daemonPassphrase(home string) error {
-	if g.passphraseFile != "" || g.getenv("COFFER_PASSPHRASE") != "" {
+	if g.secretGiven() {
 		return nil
 	}
 	p := filepath.Join(home, agentPassphraseFile)
 	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return usageError{errors.New("the agent needs the passphrase without a prompt: give --passphrase-file FILE, set COFFER_PASSPHRASE, or run coffer agent install --store-passphrase (see doc/AGENT.md)")}
+		if d := g.keptKeysDir(); d != "" && d.Any() {
+			return nil
+		}
+		return usageError{errors.New("the agent needs the passphrase without a prompt: run one command with the passphrase so that the machine keeps its keys, give --passphrase-file FILE, set COFFER_PASSPHRASE, or run coffer agent install --store-passphrase (see doc/AGENT.md)")}
 	}
 	if err != nil {
 		return err

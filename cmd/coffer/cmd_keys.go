@@ -2,11 +2,13 @@ package main
 
 import (
 	"crypto/rand"
-
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/coffer-backup/coffer/internal/localkeys"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/spf13/cobra"
 )
 
@@ -23,7 +25,7 @@ COFFER_PASSPHRASE, --passphrase-file or a prompt; the new one from
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			r, s, err := g.openRepo(ctx, false)
+			r, s, err := g.openRepoSecret(ctx)
 			if err != nil {
 				return err
 			}
@@ -47,8 +49,16 @@ COFFER_PASSPHRASE, --passphrase-file or a prompt; the new one from
 					return err
 				}
 			}
-			if err := r.ChangePassphrase(ctx, np, rand.Reader); err != nil {
+			ns, err := r.ChangePassphrase(ctx, np, rand.Reader)
+			if err != nil {
 				return err
+			}
+			// The old slot is gone: keep the keys under the new one instead.
+			if d := g.keptKeysDir(); d != "" {
+				if r.Slot.ID == ns.ID {
+					_, _ = d.Forget([]vaultapi.KeySlot{r.Slot})
+				}
+				g.keepKeys(ns.Data, r.Keys)
 			}
 			if !g.quiet {
 				fmt.Fprintln(g.stdout, "passphrase changed")
@@ -73,7 +83,7 @@ a new passphrase with: coffer passphrase change`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			r, s, err := g.openRepo(ctx, false)
+			r, s, err := g.openRepoSecret(ctx)
 			if err != nil {
 				return err
 			}
@@ -86,6 +96,36 @@ a new passphrase with: coffer passphrase change`,
 				return writeJSON(g.stdout, map[string]string{"slot": id, "recovery_key": key})
 			}
 			fmt.Fprintf(g.stdout, "Recovery key (slot %s):\n\n  %s\n\nStore it offline. Anyone holding it can read this machine's backups.\n", id, key)
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "forget",
+		Short: "Remove the unlocked keys this machine keeps; commands ask for the passphrase again",
+		Long: `Remove the unlocked keys kept in the agent's home (COFFER_HOME/keys).
+
+After the passphrase (or a recovery key) has opened a machine's keys once,
+Coffer keeps them there (mode 0600) so that later commands and scheduled
+backups run without the passphrase and without the key derivation. Forget
+them when the machine changes hands, or to make every command ask again.
+COFFER_KEEP_KEYS=no stops Coffer from keeping keys at all. Nothing at the
+vault changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, err := g.homeDir()
+			if err != nil {
+				return err
+			}
+			n, err := localkeys.Dir(filepath.Join(home, "keys")).Forget(nil)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return writeJSON(g.stdout, map[string]int{"forgotten": n})
+			}
+			if !g.quiet {
+				fmt.Fprintf(g.stdout, "forgot %d kept key file(s)\n", n)
+			}
 			return nil
 		},
 	})

@@ -69,17 +69,20 @@ Examples:
 			if len(slots) == 0 {
 				return repo.ErrNoKeys
 			}
-			secret, err := g.passphrase("Passphrase: ", false)
-			if err != nil {
-				return err
-			}
 			wv, err := g.wrapVault(ctx, tv) // the policy's download limits
 			if err != nil {
 				return err
 			}
-			r, _, err := repo.Open(ctx, wv, secret, false, rand.Reader)
-			if err != nil {
-				return err
+			r := g.keptRepo(ctx, wv, slots)
+			if r == nil {
+				secret, err := g.passphrase("Passphrase: ", false)
+				if err != nil {
+					return err
+				}
+				if r, _, err = repo.Open(ctx, wv, secret, false, rand.Reader); err != nil {
+					return err
+				}
+				g.keepKeys(r.Slot.Data, r.Keys)
 			}
 			cache := r.NewChunkCache(int64(cacheMiB)<<20, 16)
 			if diskMiB > 0 {

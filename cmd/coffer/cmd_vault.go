@@ -147,7 +147,7 @@ func runVaultServe(ctx context.Context, g *globals, dir, storageURL, listen, url
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer m.CloseCompact() // at shutdown: give back the metadata file's free pages
 	auth, err := vaultserver.NewAuthority(v, nil, rand.Reader)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/localkeys"
+	"github.com/coffer-backup/coffer/internal/vault"
 )
 
 // makeTree writes a small tree with the cases issue 2 names.
@@ -222,9 +227,24 @@ func TestPassphrases(t *testing.T) {
 	if _, errs, code := e.run("points"); code != exitPassphrase || !strings.Contains(errs, "wrong passphrase") {
 		t.Errorf("wrong passphrase: exit %d, %s", code, errs)
 	}
+	// Without a passphrase the machine uses the keys it kept at the first
+	// backup; key management still needs the passphrase; once forgotten,
+	// nothing opens without it.
 	e.env["COFFER_PASSPHRASE"] = ""
+	e.mustRun("points")
+	if _, errs, code := e.run("key", "add-recovery"); code != exitUsage || !strings.Contains(errs, "COFFER_PASSPHRASE") {
+		t.Errorf("add-recovery with kept keys only: exit %d, %s", code, errs)
+	}
+	e.env["COFFER_KEEP_KEYS"] = "no"
 	if _, errs, code := e.run("points"); code != exitUsage || !strings.Contains(errs, "COFFER_PASSPHRASE") {
-		t.Errorf("no passphrase: exit %d, %s", code, errs)
+		t.Errorf("no passphrase, COFFER_KEEP_KEYS=no: exit %d, %s", code, errs)
+	}
+	delete(e.env, "COFFER_KEEP_KEYS")
+	if out := e.mustRun("key", "forget"); !strings.Contains(out, "forgot 1") {
+		t.Errorf("key forget: %q", out)
+	}
+	if _, errs, code := e.run("points"); code != exitUsage || !strings.Contains(errs, "COFFER_PASSPHRASE") {
+		t.Errorf("no passphrase after key forget: exit %d, %s", code, errs)
 	}
 
 	// A recovery key opens the data on its own; then the passphrase changes.
@@ -248,6 +268,77 @@ func TestPassphrases(t *testing.T) {
 	}
 	e.env["COFFER_PASSPHRASE"] = strings.ToLower(rk.Key)
 	e.mustRun("points")
+
+	// The passphrase change moved the kept keys to the new slot.
+	e.env["COFFER_PASSPHRASE"] = ""
+	e.mustRun("points")
+}
+
+// TestKeptKeysBoundToVault: keys kept for one vault never open another,
+// and a damaged kept key file is refused with a warning, not used.
+func TestKeptKeysBoundToVault(t *testing.T) {
+	e := newEnv(t)
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a"), []byte("a"), 0o644)
+	e.mustRun("backup", "-q", src)
+	keys := filepath.Join(e.env["COFFER_HOME"], "keys")
+	ents, err := os.ReadDir(keys)
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("kept keys after the first backup: %v, %v; want one file", ents, err)
+	}
+	if st, _ := os.Stat(filepath.Join(keys, ents[0].Name())); st.Mode().Perm() != 0o600 {
+		t.Errorf("kept key file mode %v, want 0600", st.Mode().Perm())
+	}
+
+	// A second vault, other keys (not kept): the first vault's kept keys
+	// do not match its slot, so without a passphrase it cannot be opened.
+	v2 := filepath.Join(t.TempDir(), "v2")
+	e.env["COFFER_KEEP_KEYS"] = "off"
+	e.mustRun("backup", "-q", "--vault", v2, src)
+	delete(e.env, "COFFER_KEEP_KEYS")
+	e.env["COFFER_PASSPHRASE"] = ""
+	e.mustRun("points")
+	if _, errs, code := e.run("points", "--vault", v2); code != exitUsage || !strings.Contains(errs, "COFFER_PASSPHRASE") {
+		t.Errorf("other vault with this vault's kept keys: exit %d, %s", code, errs)
+	}
+
+	// Damage every kept file: a warning names it, the passphrase decides.
+	ents, _ = os.ReadDir(keys)
+	for _, en := range ents {
+		os.WriteFile(filepath.Join(keys, en.Name()), []byte(`{"v":1,"slot":"x"`), 0o600)
+	}
+	if _, errs, code := e.run("points"); code != exitUsage || !strings.Contains(errs, "damaged") {
+		t.Errorf("damaged kept keys, no passphrase: exit %d, %s", code, errs)
+	}
+	e.env["COFFER_PASSPHRASE"] = testPass
+	e.mustRun("points")
+	e.env["COFFER_PASSPHRASE"] = ""
+	e.mustRun("points") // the passphrase rewrote the kept file
+
+	// Kept keys that match the slot but not the data (written by hand, with
+	// a valid checksum) are caught by the newest point's manifest.
+	ctx := context.Background()
+	st, err := openVaultStorage(ctx, e.vault, "", func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := vault.OpenEmbedded(ctx, e.vault, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, err := emb.Machine.KeySlots(ctx)
+	emb.Close()
+	if err != nil || len(slots) != 1 {
+		t.Fatalf("key slots: %v, %v", slots, err)
+	}
+	wrong, _ := format.NewKeys(bytes.NewReader(bytes.Repeat([]byte{9}, 96)))
+	if err := localkeys.Dir(keys).Save(slots[0].Data, wrong); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := e.run("backup", "-q", src); code != exitUsage || !strings.Contains(errs, "do not open this vault") {
+		t.Errorf("wrong kept keys: exit %d, %s", code, errs)
+	}
 }
 
 func TestExcludesAndCacheDirTag(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/localkeys"
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/vault"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
@@ -162,8 +163,22 @@ func (g *globals) passphrase(prompt string, confirm bool) ([]byte, error) {
 }
 
 // openRepo opens the vault and unlocks the machine's keys; create makes
-// keys on the first backup.
+// keys on the first backup. A passphrase given (COFFER_PASSPHRASE or
+// --passphrase-file) is always checked against the vault's key slots;
+// without one, the keys this machine keeps (package localkeys) are used
+// when they match a slot, else the passphrase is asked for.
 func (g *globals) openRepo(ctx context.Context, create bool) (*repo.Repo, *session, error) {
+	return g.openRepoKeys(ctx, create, true)
+}
+
+// openRepoSecret is openRepo for the commands that manage key slots: they
+// need the passphrase (or a recovery key) even when the machine keeps its
+// keys, so that holding the machine alone cannot change who opens the data.
+func (g *globals) openRepoSecret(ctx context.Context) (*repo.Repo, *session, error) {
+	return g.openRepoKeys(ctx, false, false)
+}
+
+func (g *globals) openRepoKeys(ctx context.Context, create, kept bool) (*repo.Repo, *session, error) {
 	s, err := g.openVault(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -177,24 +192,32 @@ func (g *globals) openRepo(ctx context.Context, create bool) (*repo.Repo, *sessi
 		s.close()
 		return nil, nil, repo.ErrNoKeys
 	}
-	prompt := "Passphrase: "
-	if len(slots) == 0 {
-		prompt = "New passphrase for this machine's backups (16 or more characters; without it the backups cannot be read): "
-	}
-	secret, err := g.passphrase(prompt, len(slots) == 0)
-	if err != nil {
-		s.close()
-		return nil, nil, err
-	}
 	v, err := g.wrapVault(ctx, s.v) // bandwidth limits, on-demand mark
 	if err != nil {
 		s.close()
 		return nil, nil, err
 	}
-	r, created, err := repo.Open(ctx, v, secret, create, rand.Reader)
-	if err != nil {
-		s.close()
-		return nil, nil, err
+	var r *repo.Repo
+	if kept {
+		r = g.keptRepo(ctx, v, slots)
+	}
+	created := false
+	if r == nil {
+		prompt := "Passphrase: "
+		if len(slots) == 0 {
+			prompt = "New passphrase for this machine's backups (16 or more characters; without it the backups cannot be read): "
+		}
+		secret, err := g.passphrase(prompt, len(slots) == 0)
+		if err != nil {
+			s.close()
+			return nil, nil, err
+		}
+		r, created, err = repo.Open(ctx, v, secret, create, rand.Reader)
+		if err != nil {
+			s.close()
+			return nil, nil, err
+		}
+		g.keepKeys(r.Slot.Data, r.Keys)
 	}
 	g.ensureVerifier(ctx, s, r.Keys)
 	if s.remote != nil {
@@ -204,6 +227,74 @@ func (g *globals) openRepo(ctx context.Context, create bool) (*repo.Repo, *sessi
 		fmt.Fprintln(g.stderr, "Created this machine's keys. Keep the passphrase safe: without it the backups cannot be read.\nAdd a recovery key with: coffer key add-recovery")
 	}
 	return r, s, nil
+}
+
+// secretGiven reports whether a passphrase was given other than at a prompt.
+func (g *globals) secretGiven() bool {
+	return g.passphraseFile != "" || g.getenv("COFFER_PASSPHRASE") != ""
+}
+
+// keptKeysDir is where this machine keeps its unlocked keys, or "" when
+// COFFER_KEEP_KEYS turns keeping off or there is no home.
+func (g *globals) keptKeysDir() localkeys.Dir {
+	switch strings.ToLower(g.getenv("COFFER_KEEP_KEYS")) {
+	case "0", "no", "off", "false":
+		return ""
+	}
+	home, err := g.homeDir()
+	if err != nil {
+		return ""
+	}
+	return localkeys.Dir(filepath.Join(home, "keys"))
+}
+
+// keptRepo opens the vault with the keys this machine keeps, when no
+// passphrase was given and kept keys match one of slots. Kept keys must
+// also open the newest recovery point; keys that do not are ignored (with
+// a warning), and the passphrase decides.
+func (g *globals) keptRepo(ctx context.Context, v vaultapi.Vault, slots []vaultapi.KeySlot) *repo.Repo {
+	d := g.keptKeysDir()
+	if d == "" || len(slots) == 0 || g.secretGiven() {
+		return nil
+	}
+	keys, slotID, err := d.Load(slots)
+	if err != nil {
+		fmt.Fprintf(g.stderr, "warning: %v; using the passphrase instead\n", err)
+		return nil
+	}
+	if keys == nil {
+		return nil
+	}
+	r, err := repo.New(v, keys)
+	if err != nil {
+		return nil
+	}
+	for _, sl := range slots {
+		if sl.ID == slotID {
+			r.Slot = sl
+		}
+	}
+	points, err := v.Points(ctx)
+	if err == nil && len(points) > 0 {
+		_, err = r.Manifest(ctx, points[len(points)-1])
+	}
+	if err != nil {
+		fmt.Fprintf(g.stderr, "warning: the keys kept in %s do not open this vault's newest recovery point (%v); using the passphrase instead\n", d, err)
+		return nil
+	}
+	return r
+}
+
+// keepKeys keeps keys opened from slot for later commands; failing to
+// is a warning, not an error.
+func (g *globals) keepKeys(slot []byte, keys *format.Keys) {
+	d := g.keptKeysDir()
+	if d == "" || len(slot) == 0 {
+		return
+	}
+	if err := d.Save(slot, keys); err != nil && !g.quiet {
+		fmt.Fprintf(g.stderr, "warning: could not keep this machine's keys (commands will ask for the passphrase): %v\n", err)
+	}
 }
 
 // treeCacheBytes bounds the sealed trees kept in the cache folder.

@@ -141,6 +141,9 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		jobs: make(chan *fileJob, 64), seen: make(map[vaultapi.ID]struct{}),
 		walkers: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
+	if opts.Parent != nil { // about as many refs again: no regrowing
+		ru.refs = make([]vaultapi.ID, 0, opts.Parent.Stats.Blobs+opts.Parent.Stats.Blobs/8)
+	}
 	ru.bufs.New = func() any { b := make([]byte, 0, chunker.BufSize); return &b }
 	uploaders := 2 // overlap network latency
 	if info, err := r.Vault.Info(ctx); err == nil && info.Embedded {
@@ -317,7 +320,7 @@ func (ru *run) commit(root vaultapi.ID, start time.Time) (Result, error) {
 	}
 	ru.addRefs(root, infoID)
 	refs := ru.refs
-	slices.SortFunc(refs, func(a, b vaultapi.ID) int { return a.Compare(b) })
+	sortIDs(refs)
 	refs = slices.Compact(refs)
 	st := vaultapi.Stats{
 		Files: ru.files.Load(), Dirs: ru.dirs.Load(), Bytes: ru.bytes.Load(), BytesRead: ru.bytesRead.Load(),

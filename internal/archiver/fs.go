@@ -2,10 +2,12 @@ package archiver
 
 import (
 	"io"
+	"maps"
 	"os"
 	"os/user"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coffer-backup/coffer/internal/format"
 )
@@ -50,41 +52,59 @@ type sourceFile interface {
 	xattrs() ([]format.Xattr, error)
 }
 
-// idNames caches user and group names by ID.
+// idNames caches user and group names by ID. Lookups, one per entry
+// walked, read an immutable map without locking; a new ID copies it.
 type idNames struct {
-	mu     sync.Mutex
-	users  map[uint32]string
-	groups map[uint32]string
+	mu     sync.Mutex // held to add a name
+	users  atomic.Pointer[map[uint32]string]
+	groups atomic.Pointer[map[uint32]string]
 }
 
 func newIDNames() *idNames {
-	return &idNames{users: map[uint32]string{}, groups: map[uint32]string{}}
+	c := &idNames{}
+	c.users.Store(&map[uint32]string{})
+	c.groups.Store(&map[uint32]string{})
+	return c
 }
 
 func (c *idNames) user(uid uint32) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n, ok := c.users[uid]; ok {
-		return n
-	}
-	n := ""
-	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
-		n = u.Username
-	}
-	c.users[uid] = n
-	return n
+	return c.name(&c.users, uid, func(id string) (string, error) {
+		u, err := user.LookupId(id)
+		if err != nil {
+			return "", err
+		}
+		return u.Username, nil
+	})
 }
 
 func (c *idNames) group(gid uint32) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n, ok := c.groups[gid]; ok {
+	return c.name(&c.groups, gid, func(id string) (string, error) {
+		g, err := user.LookupGroupId(id)
+		if err != nil {
+			return "", err
+		}
+		return g.Name, nil
+	})
+}
+
+// name returns the name of id from the map m points to, looking it up
+// (empty if unknown) and adding it on a miss.
+func (c *idNames) name(m *atomic.Pointer[map[uint32]string], id uint32, lookup func(string) (string, error)) string {
+	if n, ok := (*m.Load())[id]; ok {
 		return n
 	}
-	n := ""
-	if g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10)); err == nil {
-		n = g.Name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *m.Load()
+	if n, ok := old[id]; ok {
+		return n
 	}
-	c.groups[gid] = n
+	n, err := lookup(strconv.FormatUint(uint64(id), 10))
+	if err != nil {
+		n = ""
+	}
+	next := maps.Clone(old)
+	next[id] = n
+	m.Store(&next)
 	return n
 }

@@ -3,28 +3,105 @@
 package archiver
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
+// fdDir is an open directory: a bare descriptor, read with getdents
+// (no *os.File, whose set-up and finalizer cost a syscall and more per
+// directory).
 type fdDir struct {
-	f *os.File
+	desc int
+	name string // for messages
 }
 
 func openRoot(path string) (dir, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	fd, err := openDirAt(unix.AT_FDCWD, path)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	return &fdDir{f: f}, nil
+	return &fdDir{desc: fd, name: path}, nil
 }
 
-func (d *fdDir) fd() int { return int(d.f.Fd()) }
+func openDirAt(at int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat(at, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
 
-func (d *fdDir) names() ([]string, error) { return d.f.Readdirnames(-1) }
+func (d *fdDir) fd() int { return d.desc }
+
+// direntBufs are buffers for getdents: 64 KiB read most directories in
+// one call.
+var direntBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// names lists the directory's entries but "." and "..". The names share
+// one string: a directory costs a few allocations, not one per entry.
+func (d *fdDir) names() ([]string, error) {
+	bp := direntBufs.Get().(*[]byte)
+	defer direntBufs.Put(bp)
+	buf := *bp
+	var all []byte // the names back to back
+	var ends []int
+	for {
+		n, err := unix.Getdents(d.desc, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "readdirent", Path: d.name, Err: err}
+		}
+		if n <= 0 {
+			break
+		}
+		if all == nil { // names take less than half the records
+			all, ends = make([]byte, 0, n/2), make([]int, 0, n/24)
+		}
+		all, ends = appendDirents(all, ends, buf[:n])
+	}
+	s := string(all)
+	names := make([]string, len(ends))
+	start := 0
+	for i, end := range ends {
+		names[i] = s[start:end]
+		start = end
+	}
+	return names, nil
+}
+
+// appendDirents appends the names of the linux_dirent64 records in buf
+// (ino u64, off i64, reclen u16, type u8, name NUL-terminated) to all,
+// and where each ends to ends; it skips ".", ".." and deleted entries.
+func appendDirents(all []byte, ends []int, buf []byte) ([]byte, []int) {
+	const nameOff = 19
+	for len(buf) >= nameOff {
+		ino := binary.NativeEndian.Uint64(buf)
+		reclen := int(binary.NativeEndian.Uint16(buf[16:]))
+		if reclen < nameOff || reclen > len(buf) {
+			break // malformed: the kernel never sends it
+		}
+		name := buf[nameOff:reclen]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		buf = buf[reclen:]
+		if ino == 0 || string(name) == "." || string(name) == ".." || len(name) == 0 {
+			continue
+		}
+		all = append(all, name...)
+		ends = append(ends, len(all))
+	}
+	return all, ends
+}
 
 func (d *fdDir) lstat(name string) (fileStat, error) {
 	var st unix.Stat_t
@@ -151,11 +228,11 @@ func (f rawFile) stat() (fileStat, error) {
 }
 
 func (d *fdDir) openDir(name string) (dir, error) {
-	fd, err := unix.Openat(d.fd(), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := openDirAt(d.desc, name)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &fdDir{f: os.NewFile(uintptr(fd), name)}, nil
+	return &fdDir{desc: fd, name: name}, nil
 }
 
-func (d *fdDir) close() error { return d.f.Close() }
+func (d *fdDir) close() error { return unix.Close(d.desc) }

@@ -36,9 +36,12 @@ func (f *future) wait() (vaultapi.ID, error) {
 }
 
 // node makes the tree node of an entry from its lstat.
-func (ru *run) node(name string, st fileStat) format.Node {
+func (ru *run) node(name string, st fileStat) format.Node { return ru.statNode([]byte(name), st) }
+
+// statNode is node with the name as bytes, which the node keeps.
+func (ru *run) statNode(name []byte, st fileStat) format.Node {
 	n := format.Node{
-		Name: []byte(name), Mode: st.perm, UID: st.uid, GID: st.gid,
+		Name: name, Mode: st.perm, UID: st.uid, GID: st.gid,
 		User: ru.names.user(st.uid), Group: ru.names.group(st.gid),
 		MTime: st.mtime, ATime: st.atime, CTime: st.ctime,
 		Inode: st.ino, Dev: st.dev, Links: st.nlink,
@@ -69,9 +72,28 @@ func unchanged(prev *format.Node, st fileStat) bool {
 		(len(prev.Chunks) > 0 || prev.Size == 0)
 }
 
-// entry handles one directory entry; nil means it was skipped.
+// unchangedFile returns the node of a regular file with a single link
+// that has not changed since prev: it keeps prev's content and attributes
+// and needs neither reading nor a future. The name is prev's.
+func (ru *run) unchangedFile(st fileStat, prev *format.Node) (format.Node, bool) {
+	if prev == nil || !st.mode.IsRegular() || st.nlink > 1 || !unchanged(prev, st) {
+		return format.Node{}, false
+	}
+	n := ru.statNode(prev.Name, st)
+	// The ctime and inode are unchanged, so are the attributes.
+	n.Chunks, n.Extents, n.Xattrs = prev.Chunks, prev.Extents, prev.Xattrs
+	return n, true
+}
+
+// entry handles one directory entry; nil means it was skipped. prev, if
+// not nil, is the entry of that name in the parent point.
 func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.Node, rootDev uint64) *future {
-	node := ru.node(name, st)
+	var node format.Node
+	if prev != nil {
+		node = ru.statNode(prev.Name, st) // the same name: share its bytes
+	} else {
+		node = ru.node(name, st)
+	}
 	laterX := false // read the attributes later, through the open descriptor
 	switch {
 	case node.Type == format.TypeSocket:
@@ -237,10 +259,6 @@ func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *for
 // list reads an open directory's entries and closes it.
 func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node, rootDev uint64) *future {
 	defer d.close()
-	var prevTree *format.Tree
-	if prev != nil && prev.Type == format.TypeDir && !prev.Subtree.IsZero() {
-		prevTree, _ = ru.r.Tree(ru.ctx, prev.Subtree) // unreadable: read everything anew
-	}
 	names, err := d.names()
 	if err != nil {
 		ru.problem(path, err, true)
@@ -250,29 +268,89 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 	if _, ok := slices.BinarySearch(names, exclude.CacheDirTagName); ok && isCacheTag(d) {
 		names = []string{exclude.CacheDirTagName}
 	}
-	kids := make([]*future, 0, len(names))
-	for _, name := range names {
+	// Every entry is looked at before the parent point's tree is waited
+	// for: meanwhile the prefetch may have loaded it.
+	type lstat struct {
+		st  fileStat
+		err error
+	}
+	sts := make([]lstat, len(names))
+	for i, name := range names {
 		if ru.ctx.Err() != nil {
 			break
 		}
-		cpath := path + "/" + name
-		crel := name
-		if rel != "" {
-			crel = rel + "/" + name
-		}
-		cst, err := d.lstat(name)
-		if err != nil {
-			ru.problem(cpath, readErr(err), true)
-			continue
-		}
-		if ru.opts.Exclude != nil && ru.opts.Exclude.Match(crel, cst.mode.IsDir()) {
-			continue
-		}
-		if f := ru.entry(d, cpath, crel, name, cst, findNode(prevTree, name), rootDev); f != nil {
-			kids = append(kids, f)
+		sts[i].st, sts[i].err = d.lstat(name)
+	}
+	var prevTree *format.Tree
+	var prevID vaultapi.ID
+	if prev != nil && prev.Type == format.TypeDir && !prev.Subtree.IsZero() {
+		// Unreadable: read everything anew.
+		if t, err := ru.r.Tree(ru.ctx, prev.Subtree); err == nil {
+			prevTree, prevID = t, prev.Subtree
 		}
 	}
-	return ru.tree(kids, &node)
+	var before prevEntries
+	if prevTree != nil {
+		before.nodes = prevTree.Nodes
+	}
+	k := newKids(prevTree, len(names))
+	var files, size uint64
+	refs := make([]vaultapi.ID, 0, len(names)+1) // a chunk a file, and the tree
+	for i, name := range names {
+		if ru.ctx.Err() != nil {
+			break
+		}
+		cst, err := sts[i].st, sts[i].err
+		if err != nil {
+			ru.problem(path+"/"+name, readErr(err), true)
+			continue
+		}
+		isDir := cst.mode.IsDir()
+		crel := ""
+		if ru.opts.Exclude != nil || isDir {
+			crel = name
+			if rel != "" {
+				crel = rel + "/" + name
+			}
+		}
+		if ru.opts.Exclude != nil && ru.opts.Exclude.Match(crel, isDir) {
+			continue
+		}
+		pn := before.find(name)
+		if n, ok := ru.unchangedFile(cst, pn); ok {
+			k.add(&n, pn)
+			files++
+			size += n.Size
+			for _, c := range n.Chunks {
+				refs = append(refs, c.ID)
+			}
+			continue
+		}
+		if f := ru.entry(d, path+"/"+name, crel, name, cst, pn, rootDev); f != nil {
+			k.wait(f, pn)
+		}
+	}
+	k.end()
+	ru.files.Add(files)
+	ru.bytes.Add(size)
+	return ru.dirTree(k, &node, prevID, refs)
+}
+
+// prevEntries finds the entries of a parent point's tree by name, for
+// names asked in increasing order: one pass over the tree in all.
+type prevEntries struct {
+	nodes []format.Node
+	i     int
+}
+
+func (p *prevEntries) find(name string) *format.Node {
+	for p.i < len(p.nodes) && string(p.nodes[p.i].Name) < name {
+		p.i++
+	}
+	if p.i < len(p.nodes) && string(p.nodes[p.i].Name) == name {
+		return &p.nodes[p.i]
+	}
+	return nil
 }
 
 func isCacheTag(d dir) bool {
@@ -284,52 +362,4 @@ func isCacheTag(d dir) bool {
 	buf := make([]byte, len(exclude.CacheDirSignature))
 	_, err = io.ReadFull(f, buf)
 	return err == nil && string(buf) == exclude.CacheDirSignature
-}
-
-// tree returns a future that, once all kids are done, stores their tree
-// and resolves to its ID; with node set, it resolves to node with Subtree
-// filled in.
-func (ru *run) tree(kids []*future, node *format.Node) *future {
-	var f *future
-	if node != nil {
-		f = newFuture(*node)
-	} else {
-		f = newFuture(format.Node{})
-	}
-	go func() {
-		defer close(f.done)
-		nodes := make([]format.Node, 0, len(kids))
-		for _, k := range kids {
-			select {
-			case <-k.done:
-			case <-ru.ctx.Done():
-				f.err = ru.ctx.Err()
-				return
-			}
-			if k.err != nil {
-				f.err = k.err
-				return
-			}
-			if !k.skip {
-				nodes = append(nodes, k.node)
-			}
-		}
-		t := format.Tree{Nodes: nodes}
-		enc, err := t.AppendEncode(nil)
-		if err != nil {
-			f.err = err
-			ru.fail(err)
-			return
-		}
-		id := ru.r.Hasher.ID(enc)
-		if err := ru.storeBlob(vaultapi.KindTree, id, enc); err != nil {
-			f.err = err
-			ru.fail(err)
-			return
-		}
-		ru.addRefs(id)
-		f.treeID = id
-		f.node.Subtree = id
-	}()
-	return f
 }

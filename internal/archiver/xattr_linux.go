@@ -28,7 +28,7 @@ func (d *fdDir) xattrs(name string) ([]format.Xattr, error) {
 }
 
 // ownXattrs reads the attributes of the open directory itself.
-func (d *fdDir) ownXattrs() ([]format.Xattr, error) { return fdXattrs(d.fd(), d.f.Name()) }
+func (d *fdDir) ownXattrs() ([]format.Xattr, error) { return fdXattrs(d.fd(), d.name) }
 
 // xattrs reads the attributes of an open file through its descriptor,
 // which spares the path lookup of the other calls.

@@ -57,3 +57,23 @@ func (h *Hasher) ID(p []byte) vaultapi.ID {
 	h.pool.Put(x)
 	return id
 }
+
+// KeysSize is the length of the keys' binary form.
+const KeysSize = keysPlainSize
+
+// MarshalBinary returns the keys as KeysSize bytes: Data, ID, Chunker.
+func (k *Keys) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, keysPlainSize)
+	return append(append(append(b, k.Data[:]...), k.ID[:]...), k.Chunker[:]...), nil
+}
+
+// UnmarshalBinary reads keys written by MarshalBinary.
+func (k *Keys) UnmarshalBinary(b []byte) error {
+	if len(b) != keysPlainSize {
+		return fmt.Errorf("keys: %d bytes, want %d", len(b), keysPlainSize)
+	}
+	copy(k.Data[:], b[0:32])
+	copy(k.ID[:], b[32:64])
+	copy(k.Chunker[:], b[64:96])
+	return nil
+}

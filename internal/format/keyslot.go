@@ -114,8 +114,7 @@ func WrapKeys(keys *Keys, secret []byte, kdf KDF, rand io.Reader) ([]byte, error
 	if _, err := io.ReadFull(rand, nonce); err != nil {
 		return nil, fmt.Errorf("wrap keys: %w", err)
 	}
-	plain := make([]byte, 0, keysPlainSize)
-	plain = append(append(append(plain, keys.Data[:]...), keys.ID[:]...), keys.Chunker[:]...)
+	plain, _ := keys.MarshalBinary()
 	box := aead.Seal(nil, nonce, plain, []byte(slotAD))
 	return json.Marshal(slotFile{Version: slotVersion, KDF: kdf, Nonce: nonce, Box: box})
 }
@@ -148,9 +147,9 @@ func UnwrapKeys(slot []byte, secret []byte) (*Keys, error) {
 		return nil, ErrWrongSecret
 	}
 	var k Keys
-	copy(k.Data[:], plain[0:32])
-	copy(k.ID[:], plain[32:64])
-	copy(k.Chunker[:], plain[64:96])
+	if err := k.UnmarshalBinary(plain); err != nil {
+		return nil, err
+	}
 	return &k, nil
 }
 

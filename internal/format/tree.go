@@ -93,7 +93,16 @@ type Node struct {
 // Tree is a directory listing: its entries sorted by name, bytewise.
 type Tree struct {
 	Nodes []Node
+
+	// skipped is set by DecodeTree when it dropped fields of a newer
+	// format version: such a tree encodes to other bytes than it came from.
+	skipped bool
 }
+
+// SkippedFields reports whether decoding dropped fields that this version
+// does not know. A tree without them encodes (AppendEncode) to exactly the
+// bytes it was decoded from, so it keeps its ID.
+func (t *Tree) SkippedFields() bool { return t.skipped }
 
 // Field tags of the node encoding; see doc/FORMAT.md, "Trees".
 const (
@@ -156,9 +165,11 @@ func SortNodes(nodes []Node) {
 // sorted by name with no duplicates. Zero-valued fields are omitted, so
 // equal trees encode to equal bytes.
 func (t *Tree) AppendEncode(b []byte) ([]byte, error) {
+	b = slices.Grow(b, t.sizeHint())
 	b = append(b, treeMagic)
 	b = binary.AppendUvarint(b, uint64(len(t.Nodes)))
-	var nb []byte
+	var nbuf [512]byte
+	nb := nbuf[:0]
 	for i := range t.Nodes {
 		n := &t.Nodes[i]
 		if len(n.Name) == 0 {
@@ -177,6 +188,25 @@ func (t *Tree) AppendEncode(b []byte) ([]byte, error) {
 		b = append(b, nb...)
 	}
 	return b, nil
+}
+
+// sizeHint is about the size of t's encoding, a little more as a rule,
+// so that encoding allocates once.
+func (t *Tree) sizeHint() int {
+	size := 1 + binary.MaxVarintLen64
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		// Fixed fields take up to 70 bytes, mostly 40 to 50.
+		size += 72 + len(n.Name) + len(n.User) + len(n.Group) + len(n.Target) +
+			len(n.Chunks)*(2+32+4) + len(n.Extents)*(2+20)
+		if !n.Subtree.IsZero() {
+			size += 2 + 32
+		}
+		for _, x := range n.Xattrs {
+			size += 4 + len(x.Name) + len(x.Value)
+		}
+	}
+	return size
 }
 
 func (n *Node) appendFields(b []byte) []byte {
@@ -226,6 +256,23 @@ func (n *Node) appendFields(b []byte) []byte {
 	return b
 }
 
+// Equal reports whether n and o encode to the same bytes: every field
+// that encoding writes is equal. A tree whose entries are all Equal to
+// those of a decoded tree (without SkippedFields) encodes to the bytes
+// that tree came from, so it has the same ID.
+func (n *Node) Equal(o *Node) bool {
+	return n.Type == o.Type && n.Mode == o.Mode && n.UID == o.UID && n.GID == o.GID &&
+		n.MTime == o.MTime && n.ATime == o.ATime && n.CTime == o.CTime &&
+		n.Size == o.Size && n.Inode == o.Inode && n.Dev == o.Dev && n.Links == o.Links &&
+		n.Subtree == o.Subtree && n.Rdev == o.Rdev && n.LinkGroup == o.LinkGroup &&
+		n.User == o.User && n.Group == o.Group && bytes.Equal(n.Name, o.Name) &&
+		(n.Target == nil) == (o.Target == nil) && bytes.Equal(n.Target, o.Target) &&
+		slices.Equal(n.Chunks, o.Chunks) && slices.Equal(n.Extents, o.Extents) &&
+		slices.EqualFunc(n.Xattrs, o.Xattrs, func(a, b Xattr) bool {
+			return a.Name == b.Name && bytes.Equal(a.Value, b.Value)
+		})
+}
+
 // minNodeSize is the size of the smallest encoded entry: its length, and
 // a name field of one byte (key, length, byte).
 const minNodeSize = 4
@@ -234,9 +281,14 @@ const minNodeSize = 4
 // encoding that AppendEncode produces (minimal varints, fields in tag
 // order, zero values omitted, values in range, entries sorted by unique
 // non-empty names), except that fields with tags it does not know are
-// skipped. It checks structure but not whether names are safe to write to
-// a file system, nor whether a file's chunks add up to its size: restore
-// checks those, so it can name the entry.
+// skipped (SkippedFields reports it). It checks structure but not whether
+// names are safe to write to a file system, nor whether a file's chunks
+// add up to its size: restore checks those, so it can name the entry.
+//
+// The tree does not refer to b. Its names, targets and attribute values
+// share one copy of b, and its chunk lists one array, so a tree costs a
+// few allocations however many entries it has; they must not be modified
+// in place.
 func DecodeTree(b []byte) (*Tree, error) {
 	if len(b) == 0 || b[0] != treeMagic {
 		return nil, fmt.Errorf("%w: unknown version", ErrTree)
@@ -246,14 +298,15 @@ func DecodeTree(b []byte) (*Tree, error) {
 	if k <= 0 || count > uint64(len(b)-k)/minNodeSize {
 		return nil, fmt.Errorf("%w: bad entry count", ErrTree)
 	}
-	b = b[k:]
+	b = bytes.Clone(b[k:]) // names and values point into this copy
 	t := &Tree{Nodes: make([]Node, count)}
+	d := treeDecoder{t: t, chunks: make([]Chunk, 0, count)} // about one a file
 	for i := range t.Nodes {
 		l, k := uvarint(b)
 		if k <= 0 || l > uint64(len(b)-k) {
 			return nil, fmt.Errorf("%w: entry %d: bad length", ErrTree, i)
 		}
-		if err := t.Nodes[i].decodeFields(b[k : k+int(l)]); err != nil {
+		if err := d.decodeFields(&t.Nodes[i], b[k:k+int(l)]); err != nil {
 			return nil, fmt.Errorf("%w: entry %d: %v", ErrTree, i, err)
 		}
 		if len(t.Nodes[i].Name) == 0 {
@@ -267,7 +320,24 @@ func DecodeTree(b []byte) (*Tree, error) {
 	if len(b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrTree, len(b))
 	}
+	// Chunks went into one growing array, node after node: point every
+	// node's list into the final array.
+	off := 0
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		if l := len(n.Chunks); l > 0 {
+			n.Chunks = d.chunks[off : off+l : off+l]
+			off += l
+		}
+	}
 	return t, nil
+}
+
+// treeDecoder holds what the entries of one tree share while decoding.
+type treeDecoder struct {
+	t           *Tree
+	chunks      []Chunk // every entry's chunks, in order
+	user, group string  // the last ones seen, reused when repeated
 }
 
 // uvarint is binary.Uvarint that also refuses non-minimal encodings (a
@@ -286,7 +356,7 @@ func repeated(tag uint64) bool {
 	return tag == tagChunk || tag == tagXattr || tag == tagExtent || tag > tagExtent
 }
 
-func (n *Node) decodeFields(b []byte) error {
+func (d *treeDecoder) decodeFields(n *Node, b []byte) error {
 	var last uint64 // tag of the previous field
 	for len(b) > 0 {
 		key, k := uvarint(b)
@@ -321,7 +391,7 @@ func (n *Node) decodeFields(b []byte) error {
 		default:
 			return fmt.Errorf("field %d: unknown wire type %d", tag, wire)
 		}
-		if err := n.setField(tag, wire, v, bs); err != nil {
+		if err := d.setField(n, tag, wire, v, bs); err != nil {
 			return err
 		}
 	}
@@ -330,8 +400,13 @@ func (n *Node) decodeFields(b []byte) error {
 
 func unzig(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
 
-func (n *Node) setField(tag, wire uint64, v uint64, bs []byte) error {
+// bytesOf returns bs, a part of the decoder's copy of the tree, capped so
+// that appending to it copies.
+func bytesOf(bs []byte) []byte { return bs[:len(bs):len(bs)] }
+
+func (d *treeDecoder) setField(n *Node, tag, wire uint64, v uint64, bs []byte) error {
 	if tag > tagExtent { // a newer field: skip
+		d.t.skipped = true
 		return nil
 	}
 	want := uint64(wireVarint)
@@ -362,7 +437,7 @@ func (n *Node) setField(tag, wire uint64, v uint64, bs []byte) error {
 	}
 	switch tag {
 	case tagName:
-		n.Name = bytes.Clone(bs)
+		n.Name = bytesOf(bs)
 	case tagType:
 		n.Type = NodeType(v)
 	case tagMode:
@@ -372,9 +447,15 @@ func (n *Node) setField(tag, wire uint64, v uint64, bs []byte) error {
 	case tagGID:
 		n.GID = uint32(v)
 	case tagUser:
-		n.User = string(bs)
+		if d.user != string(bs) {
+			d.user = string(bs)
+		}
+		n.User = d.user
 	case tagGroup:
-		n.Group = string(bs)
+		if d.group != string(bs) {
+			d.group = string(bs)
+		}
+		n.Group = d.group
 	case tagMTime:
 		n.MTime = unzig(v)
 	case tagATime:
@@ -390,7 +471,7 @@ func (n *Node) setField(tag, wire uint64, v uint64, bs []byte) error {
 	case tagLinks:
 		n.Links = uint32(v)
 	case tagTarget:
-		n.Target = bytes.Clone(bs)
+		n.Target = bytesOf(bs)
 	case tagSubtree:
 		if len(bs) != 32 || [32]byte(bs) == [32]byte{} {
 			return errors.New("subtree id is not 32 non-zero bytes")
@@ -407,7 +488,10 @@ func (n *Node) setField(tag, wire uint64, v uint64, bs []byte) error {
 			return errors.New("bad chunk size")
 		}
 		c.Size = uint32(size)
-		n.Chunks = append(n.Chunks, c)
+		// The node's list is fixed up to point into the final array once
+		// every entry is decoded; until then it only counts.
+		d.chunks = append(d.chunks, c)
+		n.Chunks = d.chunks[len(d.chunks)-len(n.Chunks)-1:]
 	case tagRdev:
 		n.Rdev = v
 	case tagXattr:
@@ -415,7 +499,7 @@ func (n *Node) setField(tag, wire uint64, v uint64, bs []byte) error {
 		if k <= 0 || l > uint64(len(bs)-k) {
 			return errors.New("bad xattr")
 		}
-		n.Xattrs = append(n.Xattrs, Xattr{Name: string(bs[k : k+int(l)]), Value: bytes.Clone(bs[k+int(l):])})
+		n.Xattrs = append(n.Xattrs, Xattr{Name: string(bs[k : k+int(l)]), Value: bytesOf(bs[k+int(l):])})
 	case tagLinkGroup:
 		n.LinkGroup = v
 	case tagExtent:

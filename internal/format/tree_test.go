@@ -168,8 +168,11 @@ func TestDecodeTreeSkipsNewFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(got.Nodes, want.Nodes) {
 		t.Fatalf("with new fields: got %+v, want %+v", got, want)
+	}
+	if !got.SkippedFields() || want.SkippedFields() {
+		t.Fatalf("SkippedFields: got %v with new fields, %v without; want true, false", got.SkippedFields(), want.SkippedFields())
 	}
 	// A new field must still come after the known ones.
 	bad := rawTree(cat(field(tagName, wireBytes, 'a'), field(tagExtent+1, wireVarint, 1), field(tagType, wireVarint, 1)))

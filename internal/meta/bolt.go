@@ -4,24 +4,21 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bolt is the embedded metadata store, one bbolt file.
 //
 // Layout: bucket "vault" holds "id"; bucket "names" maps machine name to
 // ID; bucket "machines" holds one bucket per machine ID with the
-// sub-buckets below.
+// sub-buckets below, and "packnums" (see bolt_index.go for the blob index
+// encoding). The embedded vault closes it with CloseCompact.
 type Bolt struct {
 	db *bolt.DB
 	id string
@@ -45,16 +42,10 @@ var machineBuckets = [][]byte{bSlots, bBlobs, bPacks, bSessions, bPoints, bRefs}
 // OpenBolt opens (creating if needed) the store in file path. newID makes
 // the vault ID on first open.
 func OpenBolt(path string, newID func() string) (*Bolt, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	db, err := openDB(path)
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("open vault metadata %s: another Coffer process holds it; wait for it to finish", path)
-		}
-		return nil, fmt.Errorf("open vault metadata: %w", err)
+		return nil, err
 	}
-	// Grow the file a mebibyte at a time, not bbolt's default 16 MiB: the
-	// slack counts as vault size for anyone measuring the directory.
-	db.AllocSize = 1 << 20
 	s := &Bolt{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bVault, bNames, bMachines} {
@@ -195,9 +186,6 @@ func (s *Bolt) PutKeySlot(ctx context.Context, machine string, ks vaultapi.KeySl
 	})
 }
 
-// Blob index value: pack name (32 raw bytes) | kind | offset u64 | length u32.
-const locSize = 32 + 1 + 8 + 4
-
 func packKey(name string) ([]byte, error) {
 	k, err := hex.DecodeString(name)
 	if err != nil || len(k) != 32 {
@@ -216,29 +204,29 @@ func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entrie
 		if err != nil {
 			return err
 		}
+		num, err := packNumber(mb, pk)
+		if err != nil {
+			return err
+		}
 		blobs := mb.Bucket(bBlobs)
 		// bbolt keeps keys and values by reference until the commit, so
 		// each entry gets its own bytes. Entries go in in key order, which
 		// keeps bbolt's node inserts cheap; the sort is stable, so of two
 		// entries with one ID the first is put first and wins.
-		kv := make([]byte, len(entries)*(32+locSize))
-		for n, i := range byID(entries, func(e *vaultapi.PackEntry) *vaultapi.ID { return &e.ID }) {
+		kv := make([]byte, 0, len(entries)*(32+maxLoc))
+		for _, i := range byID(entries, func(e *vaultapi.PackEntry) *vaultapi.ID { return &e.ID }) {
 			e := &entries[i]
 			if blobs.Get(e.ID[:]) != nil {
 				continue
 			}
-			k := kv[n*(32+locSize) : n*(32+locSize)+32]
-			v := kv[n*(32+locSize)+32 : (n+1)*(32+locSize)]
-			copy(k, e.ID[:])
-			copy(v[:32], pk)
-			v[32] = byte(e.Kind)
-			binary.LittleEndian.PutUint64(v[33:], e.Offset)
-			binary.LittleEndian.PutUint32(v[41:], e.Length)
-			if err := blobs.Put(k, v); err != nil {
+			n := len(kv)
+			kv = append(kv, e.ID[:]...)
+			kv = appendLoc(kv, num, e.Kind, e.Offset, e.Length)
+			if err := blobs.Put(kv[n:n+32:n+32], kv[n+32:len(kv):len(kv)]); err != nil {
 				return err
 			}
 		}
-		js, _ := json.Marshal(p)
+		js, _ := json.Marshal(packRec{PackRecord: p, Num: num})
 		return mb.Bucket(bPacks).Put(pk, js)
 	})
 }
@@ -321,16 +309,23 @@ func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([
 			return err
 		}
 		blobs := mb.Bucket(bBlobs)
+		names := newPackNames(mb)
 		for i, id := range ids {
 			out[i].ID = id
 			v := blobs.Get(id[:])
-			if len(v) != locSize {
+			if v == nil {
 				continue
 			}
-			out[i].Pack = hex.EncodeToString(v[:32])
-			out[i].Kind = vaultapi.Kind(v[32])
-			out[i].Offset = binary.LittleEndian.Uint64(v[33:])
-			out[i].Length = binary.LittleEndian.Uint32(v[41:])
+			num, name, kind, off, length, err := decodeLoc(v)
+			if err != nil {
+				return fmt.Errorf("blob %s: %w", id, err)
+			}
+			if name != nil {
+				out[i].Pack = hex.EncodeToString(name)
+			} else if out[i].Pack, err = names.name(num); err != nil {
+				return fmt.Errorf("blob %s: %w", id, err)
+			}
+			out[i].Kind, out[i].Offset, out[i].Length = kind, off, length
 		}
 		return nil
 	})
@@ -381,9 +376,15 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 			return err
 		}
 		blobs := mb.Bucket(bBlobs)
-		refs := sortedUnique(refs)
+		if !isSortedUnique(refs) {
+			refs = sortedUnique(refs)
+		}
+		enc, unknown, err := encodeRefs(mb, refs)
+		if err != nil {
+			return err
+		}
 		var missing []vaultapi.ID
-		for _, id := range refs {
+		for _, id := range unknown {
 			if blobs.Get(id[:]) == nil {
 				missing = append(missing, id)
 			}
@@ -393,10 +394,6 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 		}
 		if mb.Bucket(bPoints).Get([]byte(p.ID)) != nil {
 			return fmt.Errorf("point %s: %w", p.ID, ErrExists)
-		}
-		enc, err := encodeRefs(mb, refs)
-		if err != nil {
-			return err
 		}
 		js, _ := json.Marshal(p)
 		if err := mb.Bucket(bPoints).Put([]byte(p.ID), js); err != nil {

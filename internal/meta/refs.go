@@ -38,51 +38,78 @@ func sortedUnique(ids []vaultapi.ID) []vaultapi.ID {
 	return slices.Compact(out)
 }
 
-// readRefs decodes the reference set of point id from the refs bucket.
+// isSortedUnique reports whether ids are sorted without duplicates, as a
+// client usually sends them.
+func isSortedUnique(ids []vaultapi.ID) bool {
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1].Compare(ids[i]) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// readRefs decodes the reference set of point id from the refs bucket,
+// and returns the depth of its delta (0 for a full set). A delta chain is
+// read to its full set first; its deltas, small next to the set, are
+// composed into one, which is applied with one copy of the set.
 func readRefs(refs *bolt.Bucket, id []byte) ([]vaultapi.ID, int, error) {
-	v := refs.Get(id)
-	if v == nil {
-		return nil, 0, fmt.Errorf("point %q: %w", id, ErrNotFound)
-	}
-	if len(v) < 2 {
-		return nil, 0, errRefs
-	}
-	depth := int(v[1])
-	switch v[0] {
-	case refsFull:
-		body := v[2:]
-		if len(body)%32 != 0 {
-			return nil, 0, errRefs
-		}
-		out := make([]vaultapi.ID, len(body)/32)
-		for i := range out {
-			copy(out[i][:], body[i*32:])
-		}
-		return out, 0, nil
-	case refsDelta:
-		if depth < 1 || depth > maxDepth {
-			return nil, 0, errRefs
-		}
-		b := v[2:]
-		base, b, err := takeBytes(b)
-		if err != nil {
+	var added, removed []vaultapi.ID // the composed deltas read so far
+	depth := 0
+	for link, cur := 0, id; ; link++ {
+		v := refs.Get(cur)
+		if v == nil {
+			err := fmt.Errorf("point %q: %w", cur, ErrNotFound)
+			if link > 0 {
+				err = fmt.Errorf("base of point %q: %w", id, err)
+			}
 			return nil, 0, err
 		}
-		added, b, err := takeIDs(b)
-		if err != nil {
-			return nil, 0, err
-		}
-		removed, b, err := takeIDs(b)
-		if err != nil || len(b) != 0 {
+		if len(v) < 2 {
 			return nil, 0, errRefs
 		}
-		baseRefs, _, err := readRefs(refs, base)
-		if err != nil {
-			return nil, 0, fmt.Errorf("base of point %q: %w", id, err)
+		switch v[0] {
+		case refsFull:
+			body := v[2:]
+			if len(body)%32 != 0 {
+				return nil, 0, errRefs
+			}
+			out := make([]vaultapi.ID, len(body)/32, len(body)/32+len(added))
+			for i := range out {
+				copy(out[i][:], body[i*32:])
+			}
+			return applyDelta(out, added, removed), depth, nil
+		case refsDelta:
+			d := int(v[1])
+			if d < 1 || d > maxDepth || link > maxDepth {
+				return nil, 0, errRefs
+			}
+			if link == 0 {
+				depth = d
+			}
+			b := v[2:]
+			base, b, err := takeBytes(b)
+			if err != nil {
+				return nil, 0, err
+			}
+			a, b, err := takeIDs(b)
+			if err != nil {
+				return nil, 0, err
+			}
+			r, b, err := takeIDs(b)
+			if err != nil || len(b) != 0 {
+				return nil, 0, errRefs
+			}
+			// This link applies before those read so far: the set is
+			// ((S ∪ a) \ r ∪ added) \ removed = (S ∪ added') \ removed' with
+			// added' = (a \ removed) ∪ added and removed' = (r \ added) ∪ removed.
+			added, removed = applyDelta(applyDelta(a, nil, removed), added, nil),
+				applyDelta(applyDelta(r, nil, added), removed, nil)
+			cur = base
+		default:
+			return nil, 0, errRefs
 		}
-		return applyDelta(baseRefs, added, removed), depth, nil
 	}
-	return nil, 0, errRefs
 }
 
 func takeBytes(b []byte) ([]byte, []byte, error) {
@@ -106,45 +133,55 @@ func takeIDs(b []byte) ([]vaultapi.ID, []byte, error) {
 	return out, b[n*32:], nil
 }
 
-// applyDelta returns (base ∪ added) \ removed; all inputs sorted.
+// applyDelta returns (base ∪ added) \ removed; all inputs sorted. It
+// copies base in runs between the IDs of the delta, so a small delta costs
+// about one copy of base; an empty delta (a backup of an unchanged tree)
+// returns base itself.
 func applyDelta(base, added, removed []vaultapi.ID) []vaultapi.ID {
-	out := make([]vaultapi.ID, 0, len(base)+len(added))
-	i, j := 0, 0
-	for i < len(base) || j < len(added) {
-		switch {
-		case j == len(added) || i < len(base) && base[i].Compare(added[j]) < 0:
-			out = append(out, base[i])
-			i++
-		case i == len(base) || added[j].Compare(base[i]) < 0:
-			out = append(out, added[j])
-			j++
-		default:
-			out = append(out, base[i])
-			i++
-			j++
+	if len(added) == 0 && len(removed) == 0 {
+		return base
+	}
+	var out []vaultapi.ID
+	if len(added) == 0 {
+		out = slices.Clone(base)
+	} else {
+		out = make([]vaultapi.ID, 0, len(base)+len(added))
+		i := 0
+		for _, a := range added {
+			j, found := slices.BinarySearchFunc(base[i:], a, vaultapi.ID.Compare)
+			out = append(out, base[i:i+j]...)
+			i += j
+			if !found {
+				out = append(out, a)
+			}
 		}
+		out = append(out, base[i:]...)
 	}
 	if len(removed) == 0 {
 		return out
 	}
-	keep := out[:0]
-	r := 0
-	for _, id := range out {
-		for r < len(removed) && removed[r].Compare(id) < 0 {
-			r++
+	keep, i := 0, 0
+	for _, r := range removed {
+		j, found := slices.BinarySearchFunc(out[i:], r, vaultapi.ID.Compare)
+		keep += copy(out[keep:], out[i:i+j])
+		i += j
+		if found {
+			i++
 		}
-		if r < len(removed) && removed[r] == id {
-			continue
-		}
-		keep = append(keep, id)
 	}
-	return keep
+	keep += copy(out[keep:], out[i:])
+	return out[:keep]
 }
 
 // diff returns what to add to and remove from a to get b (both sorted).
 func diff(a, b []vaultapi.ID) (added, removed []vaultapi.ID) {
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
+		if i < len(a) && j < len(b) && a[i] == b[j] { // most are: no ordering needed
+			i++
+			j++
+			continue
+		}
 		switch {
 		case j == len(b) || i < len(a) && a[i].Compare(b[j]) < 0:
 			removed = append(removed, a[i])
@@ -161,27 +198,30 @@ func diff(a, b []vaultapi.ID) (added, removed []vaultapi.ID) {
 }
 
 // encodeRefs chooses the smaller of a full set and a delta against the
-// machine's latest point.
-func encodeRefs(mb *bolt.Bucket, refs []vaultapi.ID) ([]byte, error) {
-	full := func() []byte { return encodeFull(refs) }
+// machine's latest point. It also returns the refs that the latest point
+// does not reference (all of them if there is none): the blobs of a point
+// that exists are indexed (AddPoint checked them, and nothing drops a
+// blob that a point references), so only those need checking.
+func encodeRefs(mb *bolt.Bucket, refs []vaultapi.ID) (enc []byte, unknown []vaultapi.ID, err error) {
 	latest := mb.Get(bLatest)
 	if latest == nil {
-		return full(), nil
+		return encodeFull(refs), refs, nil
 	}
 	base, depth, err := readRefs(mb.Bucket(bRefs), latest)
 	if errors.Is(err, ErrNotFound) {
-		return full(), nil
+		return encodeFull(refs), refs, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	added, removed := diff(base, refs)
 	if depth+1 > maxDepth {
-		return full(), nil
+		return encodeFull(refs), added, nil
 	}
-	if b := encodeDelta(latest, depth+1, base, refs); b != nil {
-		return b, nil
+	if b := encodeDeltaOf(latest, depth+1, added, removed, len(refs)); b != nil {
+		return b, added, nil
 	}
-	return full(), nil
+	return encodeFull(refs), added, nil
 }
 
 // encodeFull encodes refs (sorted) as a full set.
@@ -199,7 +239,12 @@ func encodeFull(refs []vaultapi.ID) []byte {
 // smaller than half the set.
 func encodeDelta(baseID []byte, depth int, base, refs []vaultapi.ID) []byte {
 	added, removed := diff(base, refs)
-	if 32*(len(added)+len(removed)) >= 16*len(refs) {
+	return encodeDeltaOf(baseID, depth, added, removed, len(refs))
+}
+
+// encodeDeltaOf is encodeDelta of a set of n refs, given its difference.
+func encodeDeltaOf(baseID []byte, depth int, added, removed []vaultapi.ID, n int) []byte {
+	if 32*(len(added)+len(removed)) >= 16*n {
 		return nil
 	}
 	b := []byte{refsDelta, byte(depth)}

@@ -26,6 +26,10 @@ type Repo struct {
 	treeMu sync.Mutex
 	trees  map[vaultapi.ID]*treeEntry
 
+	// Slot is the key slot the keys were opened from (or made with); empty
+	// for a Repo made by New.
+	Slot vaultapi.KeySlot
+
 	// Trees, if set, keeps sealed tree blobs in the agent's cache folder,
 	// so that with a remote vault a backup's change detection reads the
 	// previous point's trees locally instead of over the network.
@@ -67,21 +71,28 @@ func Open(ctx context.Context, v vaultapi.Vault, secret []byte, create bool, ran
 		if err != nil {
 			return nil, false, err
 		}
-		if err := v.PutKeySlot(ctx, vaultapi.KeySlot{ID: SlotPassphrase, Data: slot}); err != nil {
+		ks := vaultapi.KeySlot{ID: SlotPassphrase, Data: slot}
+		if err := v.PutKeySlot(ctx, ks); err != nil {
 			return nil, false, fmt.Errorf("store key slot: %w", err)
 		}
 		r, err := New(v, keys)
+		if r != nil {
+			r.Slot = ks
+		}
 		return r, true, err
 	}
-	keys, err := unlock(slots, secret)
+	keys, ks, err := unlock(slots, secret)
 	if err != nil {
 		return nil, false, err
 	}
 	r, err := New(v, keys)
+	if r != nil {
+		r.Slot = ks
+	}
 	return r, false, err
 }
 
-func unlock(slots []vaultapi.KeySlot, secret []byte) (*format.Keys, error) {
+func unlock(slots []vaultapi.KeySlot, secret []byte) (*format.Keys, vaultapi.KeySlot, error) {
 	// A recovery key opens recovery slots; anything else is a passphrase.
 	rk, rkErr := format.ParseRecoveryKey(string(secret))
 	for _, s := range slots {
@@ -97,13 +108,13 @@ func unlock(slots []vaultapi.KeySlot, secret []byte) (*format.Keys, error) {
 			continue
 		}
 		if err == nil {
-			return k, nil
+			return k, s, nil
 		}
 		if !errors.Is(err, format.ErrWrongSecret) {
-			return nil, fmt.Errorf("key slot %s: %w", s.ID, err)
+			return nil, vaultapi.KeySlot{}, fmt.Errorf("key slot %s: %w", s.ID, err)
 		}
 	}
-	return nil, format.ErrWrongSecret
+	return nil, vaultapi.KeySlot{}, format.ErrWrongSecret
 }
 
 // New returns a Repo for already unlocked keys.
@@ -204,16 +215,17 @@ func ResolvePoint(ctx context.Context, v vaultapi.Vault, ref string) (vaultapi.P
 }
 
 // ChangePassphrase re-wraps the keys under a new passphrase, replacing the
-// passphrase slot; data is untouched.
-func (r *Repo) ChangePassphrase(ctx context.Context, newPass []byte, rand io.Reader) error {
+// passphrase slot, and returns the new slot; data is untouched.
+func (r *Repo) ChangePassphrase(ctx context.Context, newPass []byte, rand io.Reader) (vaultapi.KeySlot, error) {
 	if len([]rune(string(newPass))) < MinPassphrase {
-		return ErrShortPassphrase
+		return vaultapi.KeySlot{}, ErrShortPassphrase
 	}
 	slot, err := format.WrapKeys(r.Keys, newPass, format.DefaultArgon2, rand)
 	if err != nil {
-		return err
+		return vaultapi.KeySlot{}, err
 	}
-	return r.Vault.PutKeySlot(ctx, vaultapi.KeySlot{ID: SlotPassphrase, Data: slot})
+	ks := vaultapi.KeySlot{ID: SlotPassphrase, Data: slot}
+	return ks, r.Vault.PutKeySlot(ctx, ks)
 }
 
 // AddRecoveryKey makes a recovery key, stores a slot it opens, and returns

@@ -29,7 +29,7 @@ func (r *Repo) Tree(ctx context.Context, id vaultapi.ID) (*format.Tree, error) {
 		e = &treeEntry{done: make(chan struct{})}
 		r.putTree(id, e)
 		r.treeMu.Unlock()
-		trees, errs := r.loadTrees(ctx, []vaultapi.ID{id})
+		trees, errs := r.loadTrees(ctx, []vaultapi.ID{id}, &loadBufs{}, nil)
 		r.settle(id, e, trees[0], errs[0])
 		return e.t, e.err
 	}
@@ -71,6 +71,7 @@ func (r *Repo) settle(id vaultapi.ID, e *treeEntry, t *format.Tree, err error) {
 // point, a restore, verify, diff) then find their trees loaded or loading.
 func (r *Repo) Prefetch(ctx context.Context, root vaultapi.ID, budget int) {
 	go func() {
+		var bufs loadBufs // reused level after level
 		level := []vaultapi.ID{root}
 		seen := map[vaultapi.ID]bool{root: true}
 		for loaded := 0; len(level) > 0 && loaded < budget && ctx.Err() == nil; loaded += len(level) {
@@ -89,10 +90,11 @@ func (r *Repo) Prefetch(ctx context.Context, root vaultapi.ID, budget int) {
 				entries = append(entries, e)
 			}
 			r.treeMu.Unlock()
-			trees, errs := r.loadTrees(ctx, want)
-			for i, e := range entries {
-				r.settle(want[i], e, trees[i], errs[i])
-			}
+			// A walk waiting for one of these goes on as soon as it is
+			// decoded, not when the whole level is.
+			r.loadTrees(ctx, want, &bufs, func(i int, t *format.Tree, err error) {
+				r.settle(want[i], entries[i], t, err)
+			})
 			var next []vaultapi.ID
 			for _, e := range append(entries, ready...) {
 				select {
@@ -116,13 +118,31 @@ func (r *Repo) Prefetch(ctx context.Context, root vaultapi.ID, budget int) {
 	}()
 }
 
+// loadBufs are the buffers of loadTrees, kept from one call to the next.
+type loadBufs struct {
+	sealed, plain []byte
+}
+
 // loadTrees fetches and decodes trees with batched lookups and one read
-// per pack range; it returns a tree or an error for each ID.
-func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree, []error) {
+// per pack range; it returns a tree or an error for each ID. If settled
+// is not nil, it is also told of each as soon as it is known, once.
+func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID, bufs *loadBufs,
+	settled func(i int, t *format.Tree, err error)) ([]*format.Tree, []error) {
 	trees := make([]*format.Tree, len(ids))
 	errs := make([]error, len(ids))
 	if len(ids) == 0 {
 		return trees, errs
+	}
+	var told []bool
+	if settled != nil {
+		told = make([]bool, len(ids))
+		defer func() {
+			for i := range ids {
+				if !told[i] {
+					settled(i, trees[i], errs[i])
+				}
+			}
+		}()
 	}
 	fail := func(err error) ([]*format.Tree, []error) {
 		for i := range errs {
@@ -132,7 +152,8 @@ func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree
 	}
 	at := make(map[vaultapi.ID][]int, len(ids))
 	uniq := make([]vaultapi.ID, 0, len(ids))
-	var plain []byte
+	plain := bufs.plain
+	defer func() { bufs.plain = plain }()
 	for i, id := range ids {
 		if at[id] == nil && !r.cachedTree(id, &plain, func(t *format.Tree) { trees[i] = t }) {
 			uniq = append(uniq, id)
@@ -165,10 +186,9 @@ func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree
 		}
 	}
 	packs, byPack := GroupByPack(locs)
-	var buf []byte
 	for _, p := range packs {
 		var err error
-		buf, err = r.ReadBlobs(ctx, p, byPack[p], buf, func(l vaultapi.Location, sealed []byte) error {
+		bufs.sealed, err = r.ReadBlobs(ctx, p, byPack[p], bufs.sealed, func(l vaultapi.Location, sealed []byte) error {
 			var t *format.Tree
 			var err error
 			r.KeepTree(l.ID, sealed)
@@ -181,13 +201,19 @@ func (r *Repo) loadTrees(ctx context.Context, ids []vaultapi.ID) ([]*format.Tree
 			}
 			for _, i := range at[l.ID] {
 				trees[i], errs[i] = t, err
+				if settled != nil && err == nil {
+					told[i] = true
+					settled(i, t, nil)
+				}
 			}
 			return nil
 		})
 		if err != nil {
 			for _, l := range byPack[p] {
 				for _, i := range at[l.ID] {
-					errs[i] = err
+					if told == nil || !told[i] {
+						errs[i] = err
+					}
 				}
 			}
 		}

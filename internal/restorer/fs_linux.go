@@ -4,9 +4,11 @@ package restorer
 
 import (
 	"errors"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/coffer-backup/coffer/internal/format"
 	"golang.org/x/sys/unix"
@@ -107,12 +109,104 @@ func openAt(h handle, name string, flags int) (*os.File, error) {
 	return os.NewFile(uintptr(fd), name), nil
 }
 
-func createAt(h handle, name string, trunc bool) (*os.File, error) {
-	flags := unix.O_WRONLY | unix.O_CREAT
+// outFile is a regular file being restored, held as a bare descriptor:
+// an *os.File would cost an fcntl and a finalizer per file, and its
+// metadata is set through the descriptor, without path lookups.
+type outFile struct {
+	fd   int
+	name string
+}
+
+func createAt(h handle, name string, trunc bool) (*outFile, error) {
+	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	if trunc {
 		flags |= unix.O_TRUNC
 	}
-	return openAt(h, name, flags)
+	var fd int
+	err := retry(func() (err error) {
+		fd, err = unix.Openat(h, name, flags, 0o600)
+		return err
+	})
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	return &outFile{fd: fd, name: name}, nil
+}
+
+// WriteAt writes all of b at off.
+func (f *outFile) WriteAt(b []byte, off int64) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Pwrite(f.fd, b[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &os.PathError{Op: "write", Path: f.name, Err: err}
+		}
+		if m == 0 {
+			return n, &os.PathError{Op: "write", Path: f.name, Err: io.ErrShortWrite}
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// Truncate sets the file's size.
+func (f *outFile) Truncate(size int64) error {
+	if err := retry(func() error { return unix.Ftruncate(f.fd, size) }); err != nil {
+		return &os.PathError{Op: "truncate", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+// Close closes the descriptor.
+func (f *outFile) Close() error {
+	if err := unix.Close(f.fd); err != nil {
+		return &os.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+// finish sets n's metadata through the descriptor, in setMetaAt's order,
+// and closes the file.
+func (f *outFile) finish(n *format.Node, m metaOpts) error {
+	err := f.setMeta(n, m)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (f *outFile) setMeta(n *format.Node, m metaOpts) error {
+	if m.owners {
+		if err := unix.Fchown(f.fd, m.uid, m.gid); err != nil {
+			return &os.PathError{Op: "set owner", Path: f.name, Err: err}
+		}
+	}
+	if m.xattrs && len(n.Xattrs) > 0 {
+		var errs []error
+		for _, x := range n.Xattrs {
+			if !m.privileged && (strings.HasPrefix(x.Name, "trusted.") || strings.HasPrefix(x.Name, "security.")) {
+				continue
+			}
+			if err := unix.Fsetxattr(f.fd, x.Name, x.Value, 0); err != nil {
+				errs = append(errs, &os.PathError{Op: "set xattr " + x.Name, Path: f.name, Err: err})
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	if err := unix.Fchmod(f.fd, n.Mode&0o7777); err != nil {
+		return &os.PathError{Op: "set mode", Path: f.name, Err: err}
+	}
+	// futimens: utimensat on the descriptor itself (a NULL path).
+	ts := [2]unix.Timespec{unix.NsecToTimespec(n.ATime), unix.NsecToTimespec(n.MTime)}
+	if _, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(f.fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0); e != 0 {
+		return &os.PathError{Op: "set times", Path: f.name, Err: e}
+	}
+	return nil
 }
 
 func openReadAt(h handle, name string) (*os.File, error) {

@@ -55,12 +55,31 @@ func readlinkAt(h handle, name string) ([]byte, error) {
 
 func mkdirAt(h handle, name string) error { return os.Mkdir(filepath.Join(h, name), 0o700) }
 
-func createAt(h handle, name string, trunc bool) (*os.File, error) {
+// outFile is a regular file being restored.
+type outFile struct {
+	*os.File
+	h    handle
+	name string
+}
+
+func createAt(h handle, name string, trunc bool) (*outFile, error) {
 	flags := os.O_WRONLY | os.O_CREATE
 	if trunc {
 		flags |= os.O_TRUNC
 	}
-	return os.OpenFile(filepath.Join(h, name), flags, 0o600)
+	f, err := os.OpenFile(filepath.Join(h, name), flags, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &outFile{File: f, h: h, name: name}, nil
+}
+
+// finish closes the file and sets n's metadata on it.
+func (f *outFile) finish(n *format.Node, m metaOpts) error {
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return setMetaAt(f.h, f.name, n, m)
 }
 
 func openReadAt(h handle, name string) (*os.File, error) { return os.Open(filepath.Join(h, name)) }

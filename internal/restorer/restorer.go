@@ -158,7 +158,7 @@ type fileTask struct {
 	fresh  bool // newly created: holes and zero chunks need no writing
 
 	mu        sync.Mutex
-	f         *os.File
+	f         *outFile
 	remaining int
 	failed    bool
 	sized     bool // created at its full size: zero pieces can stay holes
@@ -366,11 +366,8 @@ func (rs *restore) write(t target, data []byte) {
 	if ft.remaining > 0 {
 		return
 	}
-	err := ft.f.Close()
+	err := ft.f.finish(ft.node, rs.metaOpts(ft.node))
 	ft.f = nil
-	if err == nil {
-		err = rs.setMeta(ft.dir, ft.name, ft.node)
-	}
 	if err != nil {
 		rs.problem(ft.path, err)
 	}
@@ -410,8 +407,13 @@ func (rs *restore) finishNow(ft *fileTask) {
 			ft.failed = true
 			return
 		}
-		ft.f.Close()
+		err := ft.f.finish(ft.node, rs.metaOpts(ft.node))
 		ft.f = nil
+		rs.filesDone.Add(1)
+		if err != nil {
+			rs.problem(ft.path, err)
+		}
+		return
 	}
 	rs.filesDone.Add(1)
 	if err := rs.setMeta(ft.dir, ft.name, ft.node); err != nil {

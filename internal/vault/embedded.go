@@ -23,6 +23,7 @@ type Embedded struct {
 	*Vault
 	Dir     string
 	Machine vaultapi.Vault
+	bolt    *meta.Bolt
 }
 
 // OpenEmbedded opens (creating if needed) an embedded vault in dir: its
@@ -57,8 +58,9 @@ func OpenEmbedded(ctx context.Context, dir string, st storage.Storage, clock fun
 		m.Close()
 		return nil, err
 	}
-	return &Embedded{Vault: v, Dir: dir, Machine: mv}, nil
+	return &Embedded{Vault: v, Dir: dir, Machine: mv, bolt: m}, nil
 }
 
-// Close closes the vault's metadata store.
-func (e *Embedded) Close() error { return e.meta.Close() }
+// Close closes the vault's metadata store, compacting its file when much
+// of it is free space (see meta.Bolt.CloseCompact).
+func (e *Embedded) Close() error { return e.bolt.CloseCompact() }

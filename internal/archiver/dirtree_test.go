@@ -1,0 +1,153 @@
+package archiver_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/coffer-backup/coffer/internal/archiver"
+	"github.com/coffer-backup/coffer/internal/repo"
+	"github.com/coffer-backup/coffer/internal/restorer"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"github.com/coffer-backup/coffer/internal/verify"
+)
+
+// reuseSource makes a tree of nested directories with files, an empty
+// file, an empty directory, a symlink and two hard links; it returns the
+// number of directories, the root included.
+func reuseSource(t *testing.T, dir string) int {
+	t.Helper()
+	dirs := 1
+	for i := range 4 {
+		for j := range 3 {
+			sub := filepath.Join(dir, fmt.Sprintf("d%d", i), fmt.Sprintf("e%d", j))
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for k := range 5 {
+				name := filepath.Join(sub, fmt.Sprintf("f%d", k))
+				if err := os.WriteFile(name, fmt.Appendf(nil, "file %d %d %d\n", i, j, k), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		dirs += 4
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "empty"), nil, 0o600))
+	must(os.Mkdir(filepath.Join(dir, "emptydir"), 0o700))
+	must(os.Symlink("d0/e0/f0", filepath.Join(dir, "link")))
+	must(os.Link(filepath.Join(dir, "d1", "e1", "f1"), filepath.Join(dir, "d1", "e1", "hard")))
+	return dirs + 1
+}
+
+type reuseRun struct {
+	t   *testing.T
+	r   *repo.Repo
+	src string
+}
+
+// backup backs src up on parent with tree reuse on or off and returns the
+// result, its root tree and the number of trees reused.
+func (rr reuseRun) backup(parent *vaultapi.Point, reuse bool) (archiver.Result, [32]byte, uint64) {
+	rr.t.Helper()
+	count, undo := archiver.CountReusedTrees(reuse)
+	defer undo()
+	res, err := archiver.Backup(context.Background(), rr.r, archiver.Options{Paths: []string{rr.src}, Rand: rand.Reader, Parent: parent})
+	if err != nil {
+		rr.t.Fatal(err)
+	}
+	return res, mustRoot(rr.t, rr.r, res), count()
+}
+
+// TestTreeReuse checks that a directory whose entries are unchanged keeps
+// its tree ID unencoded, and that this ID is the one encoding would give:
+// the same backup with reuse off has the same root tree.
+func TestTreeReuse(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	dirs := reuseSource(t, src)
+	_, r := open(t, t.TempDir(), nil)
+	rr := reuseRun{t: t, r: r, src: src}
+
+	time.Sleep(50 * time.Millisecond) // listing then moves access times past the changes
+	first, _, _ := rr.backup(nil, true)
+	// Listing directories may have moved their access times: the second
+	// backup sees some directories changed, the third none.
+	second, root2, reused2 := rr.backup(&first.Point, true)
+	_, root2b, reused2b := rr.backup(&first.Point, false)
+	if root2b != root2 || reused2b != 0 {
+		t.Fatalf("with reuse off: root %x, %d reused; want root %x (as with reuse), 0 reused", root2b[:4], reused2b, root2[:4])
+	}
+	if reused2 == 0 {
+		t.Errorf("no tree reused on an unchanged source")
+	}
+	third, root3, reused3 := rr.backup(&second.Point, true)
+	if root3 != root2 || reused3 != uint64(dirs) {
+		t.Fatalf("unchanged again: root %x, %d trees reused; want root %x, all %d", root3[:4], reused3, root2[:4], dirs)
+	}
+	if third.Stats.BytesAdded > 1024 || third.Stats.Files != second.Stats.Files {
+		t.Errorf("unchanged again: %d bytes added, %d files; want only the manifest, %d", third.Stats.BytesAdded, third.Stats.Files, second.Stats.Files)
+	}
+
+	// A changed file: its directory and those above it are encoded anew.
+	changed := filepath.Join(src, "d2", "e1", "f3")
+	if err := os.WriteFile(changed, []byte("changed, and longer than before\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fourth, root4, reused4 := rr.backup(&third.Point, true)
+	if root4 == root3 || reused4 != uint64(dirs-3) {
+		t.Fatalf("one file changed: root %x, %d trees reused; want a new root, %d reused", root4[:4], reused4, dirs-3)
+	}
+
+	// Entries removed and added: reuse on and off agree again. Listing
+	// the changed directories first, a clock tick after the changes,
+	// settles their access times (relatime).
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Remove(filepath.Join(src, "d0", "e2", "f0")))
+	must(os.Remove(filepath.Join(src, "d3", "e0", "f4")))
+	must(os.WriteFile(filepath.Join(src, "d1", "e0", "new"), []byte("new\n"), 0o644))
+	must(os.WriteFile(filepath.Join(src, "d3", "e0", "f9"), []byte("new too\n"), 0o644))
+	must(os.Mkdir(filepath.Join(src, "d2", "e9"), 0o755))
+	time.Sleep(50 * time.Millisecond)
+	for _, d := range []string{"d0/e2", "d3/e0", "d1/e0", "d2", "d2/e9"} {
+		if _, err := os.ReadDir(filepath.Join(src, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fifth, root5, reused5 := rr.backup(&fourth.Point, true)
+	_, root5b, _ := rr.backup(&fourth.Point, false)
+	if root5 != root5b || reused5 == 0 || reused5 >= uint64(dirs) {
+		t.Fatalf("entries removed and added: roots %x (reuse) and %x (none), %d reused; want equal roots, some reused", root5[:4], root5b[:4], reused5)
+	}
+	if want := fourth.Stats.Files; fifth.Stats.Files != want {
+		t.Errorf("files: %d, want %d", fifth.Stats.Files, want)
+	}
+
+	target := t.TempDir()
+	if _, err := restorer.Restore(ctx, r, root5, restorer.Options{Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	sameContent(t, src, filepath.Join(target, src))
+	points, err := r.Vault.Points(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := verify.Verify(ctx, r, points, verify.Options{}); err != nil || res.Damaged != 0 {
+		t.Fatalf("verify: %+v, %v", res, err)
+	}
+}

@@ -1,0 +1,121 @@
+package repo_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coffer-backup/coffer/internal/archiver"
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/repo"
+	"github.com/coffer-backup/coffer/internal/vault"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// walkTrees loads every tree below root through r.Tree and returns their
+// encodings by ID.
+func walkTrees(t *testing.T, ctx context.Context, r *repo.Repo, root vaultapi.ID) map[vaultapi.ID][]byte {
+	t.Helper()
+	out := map[vaultapi.ID][]byte{}
+	var walk func(id vaultapi.ID) error
+	walk = func(id vaultapi.ID) error {
+		tr, err := r.Tree(ctx, id)
+		if err != nil {
+			return err
+		}
+		enc, err := tr.AppendEncode(nil)
+		if err != nil {
+			return err
+		}
+		out[id] = enc
+		for _, n := range tr.Nodes {
+			if n.Type == format.TypeDir && !n.Subtree.IsZero() {
+				if err := walk(n.Subtree); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(root); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestPrefetch loads a point's trees while a prefetch runs, from several
+// goroutines, and checks they are the trees loaded one by one; and that
+// with the vault unreadable, waiting walks get errors, not a hang.
+func TestPrefetch(t *testing.T) {
+	ctx := context.Background()
+	e, err := vault.OpenEmbedded(ctx, t.TempDir(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	keys, _ := format.NewKeys(rand.Reader)
+	r, _ := repo.New(e.Machine, keys)
+	src := t.TempDir()
+	for i := range 5 {
+		for j := range 4 {
+			d := filepath.Join(src, fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", j), "c")
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, "f"), fmt.Appendf(nil, "%d %d", i, j), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	res, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Manifest(ctx, res.Point)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := func(v vaultapi.Vault) *repo.Repo {
+		r, err := repo.New(v, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	want := walkTrees(t, ctx, fresh(e.Machine), m.Root)
+	if len(want) < 5*4*2 {
+		t.Fatalf("%d trees, want at least %d", len(want), 5*4*2)
+	}
+
+	p := fresh(e.Machine)
+	p.Prefetch(ctx, m.Root, 1<<16)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			got := walkTrees(t, ctx, p, m.Root)
+			if len(got) != len(want) {
+				t.Errorf("with a prefetch: %d trees, want %d", len(got), len(want))
+			}
+			for id, enc := range want {
+				if !bytes.Equal(got[id], enc) {
+					t.Errorf("tree %s differs with a prefetch", id.Short())
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	off := fresh(offline{e.Machine})
+	off.Prefetch(ctx, m.Root, 1<<16)
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := off.Tree(tctx, m.Root); err == nil || tctx.Err() != nil {
+		t.Fatalf("Tree with the vault unreadable: got %v (context: %v), want a read error", err, tctx.Err())
+	}
+}
