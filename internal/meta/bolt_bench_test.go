@@ -209,3 +209,31 @@ func BenchmarkBoltAddPointUnchanged(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBoltHasBlobsOne asks for one blob at a time in an index of
+// 100,000, as a backup's dedup check of each new chunk does.
+func BenchmarkBoltHasBlobsOne(b *testing.B) {
+	ctx := context.Background()
+	s, m := benchStore(b)
+	for seq := range uint64(25) {
+		es := benchEntries(seq, 4000)
+		if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(seq), Size: 1, Blobs: len(es)}, es); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := benchEntries(3, 4000)
+	missing := benchEntries(99, 4000)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		id := ids[n%len(ids)].ID
+		if n%2 == 0 {
+			id = missing[n%len(missing)].ID
+		}
+		has, err := s.HasBlobs(ctx, m, []vaultapi.ID{id})
+		if err != nil || has[0] != (n%2 != 0) {
+			b.Fatalf("HasBlobs = %v, %v", has, err)
+		}
+	}
+}
