@@ -443,13 +443,28 @@ func (rs *restore) fetch() error {
 		ids = append(ids, id)
 	}
 	slices.SortFunc(ids, func(a, b vaultapi.ID) int { return a.Compare(b) })
+	// Locate in batches, several at once: for a whole tree this is a
+	// serial step before the first pack is read.
+	const batch = 8192
+	nb := (len(ids) + batch - 1) / batch
+	found := make([][]vaultapi.Location, nb)
+	errs := make([]error, nb)
+	slots := make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+	var lwg sync.WaitGroup
+	for b := range nb {
+		lwg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; lwg.Done() }()
+			found[b], errs[b] = rs.r.Vault.Locate(rs.ctx, ids[b*batch:min((b+1)*batch, len(ids))])
+		}()
+	}
+	lwg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("locate blobs: %w", err)
+	}
 	var all []vaultapi.Location
-	const batch = 10000
-	for i := 0; i < len(ids); i += batch {
-		locs, err := rs.r.Vault.Locate(rs.ctx, ids[i:min(i+batch, len(ids))])
-		if err != nil {
-			return fmt.Errorf("locate blobs: %w", err)
-		}
+	for _, locs := range found {
 		for _, l := range locs {
 			if l.Pack == "" || l.Kind != vaultapi.KindData {
 				for _, t := range rs.needs[l.ID] {
@@ -464,25 +479,25 @@ func (rs *restore) fetch() error {
 
 	ctx, cancel := context.WithCancelCause(rs.ctx)
 	defer cancel(nil)
-	work := make(chan string)
+	work := make(chan packPiece)
 	var wg sync.WaitGroup
 	for range rs.opts.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var buf, plain []byte
-			for p := range work {
+			for pc := range work {
 				var err error
-				buf, plain, err = rs.fetchPack(ctx, p, byPack[p], buf, plain)
+				buf, plain, err = rs.fetchPack(ctx, pc.pack, pc.locs, buf, plain)
 				if err != nil {
 					cancel(err)
 				}
 			}
 		}()
 	}
-	for _, p := range packs {
+	for _, pc := range pieces(packs, byPack) {
 		select {
-		case work <- p:
+		case work <- pc:
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
@@ -500,6 +515,36 @@ func (rs *restore) fetch() error {
 		return err
 	}
 	return rs.ctx.Err()
+}
+
+// pieceBytes is the most a piece of work spans in a pack. A pack is
+// about 16 MiB; a whole tree's restore has only a few dozen of them, so
+// handing out whole packs left one core idle while the last ones were
+// written. Each byte is still read once: pieces split a pack's sorted
+// blobs, and a piece's blobs are read with as few range reads as before.
+const pieceBytes = 4 << 20
+
+type packPiece struct {
+	pack string
+	locs []vaultapi.Location
+}
+
+// pieces splits each pack's blobs (sorted by offset) into runs spanning
+// at most pieceBytes (a single larger blob is a piece of its own).
+func pieces(packs []string, byPack map[string][]vaultapi.Location) []packPiece {
+	var out []packPiece
+	for _, p := range packs {
+		locs := byPack[p]
+		for i := 0; i < len(locs); {
+			j := i + 1
+			for j < len(locs) && locs[j].Offset+uint64(locs[j].Length)-locs[i].Offset <= pieceBytes {
+				j++
+			}
+			out = append(out, packPiece{pack: p, locs: locs[i:j]})
+			i = j
+		}
+	}
+	return out
 }
 
 func (rs *restore) failFile(ft *fileTask, err error) {
