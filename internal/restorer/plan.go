@@ -303,7 +303,11 @@ func (rs *restore) planFile(d *rdir, name, path string, n *format.Node) (bool, e
 			rs.bytesDone.Add(uint64(c.Size))
 			continue
 		}
-		rs.needs[c.ID] = append(rs.needs[c.ID], target{file: ft, chunk: i})
+		ts, seen := rs.needs[c.ID]
+		if !seen && rs.loc != nil {
+			rs.loc.add(c.ID)
+		}
+		rs.needs[c.ID] = append(ts, target{file: ft, chunk: i})
 		ft.remaining++
 	}
 	if ft.remaining == 0 {

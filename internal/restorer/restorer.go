@@ -182,6 +182,7 @@ type restore struct {
 	dirs      []*rdir
 	files     []*fileTask
 	needs     map[vaultapi.ID][]target
+	loc       *locator // finds the needed blobs while the plan runs (nil in a dry run)
 	leaders   map[uint64]*leader
 	followers []follower
 
@@ -224,7 +225,13 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 	start := time.Now()
 	stop := rs.progressLoop(start)
 	defer stop()
+	if !opts.DryRun {
+		rs.loc = newLocator(ctx, r.Vault)
+	}
 	if err := rs.plan(root); err != nil {
+		if rs.loc != nil {
+			rs.loc.wait() // let the batches in flight end
+		}
 		return rs.res, err
 	}
 	if opts.DryRun {
@@ -438,42 +445,19 @@ func allZero(b []byte) bool {
 
 // fetch reads every needed blob, pack by pack, and writes it out.
 func (rs *restore) fetch() error {
-	ids := make([]vaultapi.ID, 0, len(rs.needs))
-	for id := range rs.needs {
-		ids = append(ids, id)
+	found, err := rs.loc.wait()
+	if err != nil {
+		return err
 	}
-	slices.SortFunc(ids, func(a, b vaultapi.ID) int { return a.Compare(b) })
-	// Locate in batches, several at once: for a whole tree this is a
-	// serial step before the first pack is read.
-	const batch = 8192
-	nb := (len(ids) + batch - 1) / batch
-	found := make([][]vaultapi.Location, nb)
-	errs := make([]error, nb)
-	slots := make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
-	var lwg sync.WaitGroup
-	for b := range nb {
-		lwg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots; lwg.Done() }()
-			found[b], errs[b] = rs.r.Vault.Locate(rs.ctx, ids[b*batch:min((b+1)*batch, len(ids))])
-		}()
-	}
-	lwg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("locate blobs: %w", err)
-	}
-	var all []vaultapi.Location
-	for _, locs := range found {
-		for _, l := range locs {
-			if l.Pack == "" || l.Kind != vaultapi.KindData {
-				for _, t := range rs.needs[l.ID] {
-					rs.failFile(t.file, fmt.Errorf("%w: chunk %s is missing from the vault", vaultapi.ErrDamaged, l.ID.Short()))
-				}
-				continue
+	all := found[:0]
+	for _, l := range found {
+		if l.Pack == "" || l.Kind != vaultapi.KindData {
+			for _, t := range rs.needs[l.ID] {
+				rs.failFile(t.file, fmt.Errorf("%w: chunk %s is missing from the vault", vaultapi.ErrDamaged, l.ID.Short()))
 			}
-			all = append(all, l)
+			continue
 		}
+		all = append(all, l)
 	}
 	packs, byPack := repo.GroupByPack(all)
 
