@@ -46,6 +46,10 @@ Quick start:
   coffer points
   coffer restore latest --target /tmp/restored
 
+Once the passphrase has opened this machine's keys, the machine keeps them
+in its home (COFFER_HOME/keys, mode 0600), so later commands and scheduled
+backups need no passphrase; coffer key forget removes them.
+
 Exit codes: 0 success, 1 error, 2 bad usage, 3 partial (some files were
 skipped, see the report), 4 wrong passphrase or key, 5 vault data damaged,
 6 refused by the vault (not authorised, wrong TLS fingerprint, or an
@@ -62,7 +66,7 @@ operator action such as deleting a recovery point or setting a policy),
 	pf.StringVar(&g.vault, "vault", "", "embedded vault directory (default $COFFER_VAULT, else the user data directory)")
 	pf.StringVar(&g.vaultStorage, "vault-storage", "", "where the embedded vault keeps its data: a directory, azblob://CONTAINER[/PREFIX] or s3://BUCKET[/PREFIX] (default $COFFER_VAULT_STORAGE, else what the vault recorded at its first use, else DIR/data)")
 	pf.StringVar(&g.home, "home", "", "agent home: configuration, keys and cache folder (default $COFFER_HOME, else the user config directory)")
-	pf.StringVar(&g.passphraseFile, "passphrase-file", "", "read the passphrase from FILE (default $COFFER_PASSPHRASE, else a prompt)")
+	pf.StringVar(&g.passphraseFile, "passphrase-file", "", "read the passphrase from FILE (default $COFFER_PASSPHRASE, else the keys this machine kept after the passphrase opened them once, else a prompt; see coffer key forget)")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
 	addProfileFlags(root)
 
