@@ -29,8 +29,8 @@ func TestSaveLoad(t *testing.T) {
 	slotB := vaultapi.KeySlot{ID: "recovery-1", Data: []byte(`{"slot":"b"}`)}
 
 	got, id, err := d.Load([]vaultapi.KeySlot{slotA, slotB})
-	if err != nil || got != nil {
-		t.Fatalf("empty folder: keys %v, err %v; want none", got, err)
+	if err != nil || got != nil || id != "" {
+		t.Fatalf("empty folder: keys %v, slot %q, err %v; want none", got, id, err)
 	}
 	if err := d.Save(slotB.Data, k); err != nil {
 		t.Fatal(err)
