@@ -4,10 +4,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/coffer-backup/coffer/internal/localkeys"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/spf13/cobra"
 )
@@ -112,11 +110,11 @@ COFFER_KEEP_KEYS=no stops Coffer from keeping keys at all. Nothing at the
 vault changes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			home, err := g.homeDir()
+			d, err := g.keysDir()
 			if err != nil {
 				return err
 			}
-			n, err := localkeys.Dir(filepath.Join(home, "keys")).Forget(nil)
+			n, err := d.Forget(nil)
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -73,16 +72,9 @@ Examples:
 			if err != nil {
 				return err
 			}
-			r := g.keptRepo(ctx, wv, slots)
-			if r == nil {
-				secret, err := g.passphrase("Passphrase: ", false)
-				if err != nil {
-					return err
-				}
-				if r, _, err = repo.Open(ctx, wv, secret, false, rand.Reader); err != nil {
-					return err
-				}
-				g.keepKeys(r.Slot.Data, r.Keys)
+			r, _, err := g.unlock(ctx, wv, slots, false, true)
+			if err != nil {
+				return err
 			}
 			cache := r.NewChunkCache(int64(cacheMiB)<<20, 16)
 			if diskMiB > 0 {

@@ -197,27 +197,10 @@ func (g *globals) openRepoKeys(ctx context.Context, create, kept bool) (*repo.Re
 		s.close()
 		return nil, nil, err
 	}
-	var r *repo.Repo
-	if kept {
-		r = g.keptRepo(ctx, v, slots)
-	}
-	created := false
-	if r == nil {
-		prompt := "Passphrase: "
-		if len(slots) == 0 {
-			prompt = "New passphrase for this machine's backups (16 or more characters; without it the backups cannot be read): "
-		}
-		secret, err := g.passphrase(prompt, len(slots) == 0)
-		if err != nil {
-			s.close()
-			return nil, nil, err
-		}
-		r, created, err = repo.Open(ctx, v, secret, create, rand.Reader)
-		if err != nil {
-			s.close()
-			return nil, nil, err
-		}
-		g.keepKeys(r.Slot.Data, r.Keys)
+	r, created, err := g.unlock(ctx, v, slots, create, kept)
+	if err != nil {
+		s.close()
+		return nil, nil, err
 	}
 	g.ensureVerifier(ctx, s, r.Keys)
 	if s.remote != nil {
@@ -227,6 +210,32 @@ func (g *globals) openRepoKeys(ctx context.Context, create, kept bool) (*repo.Re
 		fmt.Fprintln(g.stderr, "Created this machine's keys. Keep the passphrase safe: without it the backups cannot be read.\nAdd a recovery key with: coffer key add-recovery")
 	}
 	return r, s, nil
+}
+
+// unlock opens the keys of v, whose key slots are slots: with the keys
+// this machine keeps (when kept is set and they match), else with the
+// passphrase, which it then keeps; create makes keys when there are no
+// slots.
+func (g *globals) unlock(ctx context.Context, v vaultapi.Vault, slots []vaultapi.KeySlot, create, kept bool) (*repo.Repo, bool, error) {
+	if kept {
+		if r := g.keptRepo(ctx, v, slots); r != nil {
+			return r, false, nil
+		}
+	}
+	prompt := "Passphrase: "
+	if len(slots) == 0 {
+		prompt = "New passphrase for this machine's backups (16 or more characters; without it the backups cannot be read): "
+	}
+	secret, err := g.passphrase(prompt, len(slots) == 0)
+	if err != nil {
+		return nil, false, err
+	}
+	r, created, err := repo.Open(ctx, v, secret, create, rand.Reader)
+	if err != nil {
+		return nil, false, err
+	}
+	g.keepKeys(r.Slot.Data, r.Keys)
+	return r, created, nil
 }
 
 // secretGiven reports whether a passphrase was given other than at a prompt.
@@ -241,11 +250,20 @@ func (g *globals) keptKeysDir() localkeys.Dir {
 	case "0", "no", "off", "false":
 		return ""
 	}
-	home, err := g.homeDir()
+	d, err := g.keysDir()
 	if err != nil {
 		return ""
 	}
-	return localkeys.Dir(filepath.Join(home, "keys"))
+	return d
+}
+
+// keysDir is COFFER_HOME/keys, whether or not keeping keys is on.
+func (g *globals) keysDir() (localkeys.Dir, error) {
+	home, err := g.homeDir()
+	if err != nil {
+		return "", err
+	}
+	return localkeys.Dir(filepath.Join(home, "keys")), nil
 }
 
 // keptRepo opens the vault with the keys this machine keeps, when no
@@ -257,7 +275,7 @@ func (g *globals) keptRepo(ctx context.Context, v vaultapi.Vault, slots []vaulta
 	if d == "" || len(slots) == 0 || g.secretGiven() {
 		return nil
 	}
-	keys, slotID, err := d.Load(slots)
+	keys, slot, err := d.Load(slots)
 	if err != nil {
 		fmt.Fprintf(g.stderr, "warning: %v; using the passphrase instead\n", err)
 		return nil
@@ -269,11 +287,7 @@ func (g *globals) keptRepo(ctx context.Context, v vaultapi.Vault, slots []vaulta
 	if err != nil {
 		return nil
 	}
-	for _, sl := range slots {
-		if sl.ID == slotID {
-			r.Slot = sl
-		}
-	}
+	r.Slot = slot
 	points, err := v.Points(ctx)
 	if err == nil && len(points) > 0 {
 		_, err = r.Manifest(ctx, points[len(points)-1])

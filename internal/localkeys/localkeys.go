@@ -68,9 +68,9 @@ func (d Dir) path(hash string) string {
 // be trusted; the caller falls back to the passphrase.
 var ErrDamaged = errors.New("kept key file is damaged")
 
-// Load returns the kept keys that belong to one of slots, with the slot's
-// ID, or nil keys when none is kept here.
-func (d Dir) Load(slots []vaultapi.KeySlot) (*format.Keys, string, error) {
+// Load returns the kept keys that belong to one of slots, with that slot,
+// or nil keys when none is kept here.
+func (d Dir) Load(slots []vaultapi.KeySlot) (*format.Keys, vaultapi.KeySlot, error) {
 	for _, s := range slots {
 		hash := slotHash(s.Data)
 		b, err := os.ReadFile(d.path(hash))
@@ -78,22 +78,22 @@ func (d Dir) Load(slots []vaultapi.KeySlot) (*format.Keys, string, error) {
 			continue
 		}
 		if err != nil {
-			return nil, "", fmt.Errorf("kept keys: %w", err)
+			return nil, vaultapi.KeySlot{}, fmt.Errorf("kept keys: %w", err)
 		}
 		var f file
 		if err := json.Unmarshal(b, &f); err != nil {
-			return nil, "", fmt.Errorf("%w: %s: %v", ErrDamaged, d.path(hash), err)
+			return nil, vaultapi.KeySlot{}, fmt.Errorf("%w: %s: %v", ErrDamaged, d.path(hash), err)
 		}
 		if f.Version != version || f.Slot != hash || f.Check != check(f.Slot, f.Keys) {
-			return nil, "", fmt.Errorf("%w: %s: checksum or version mismatch", ErrDamaged, d.path(hash))
+			return nil, vaultapi.KeySlot{}, fmt.Errorf("%w: %s: checksum or version mismatch", ErrDamaged, d.path(hash))
 		}
 		var k format.Keys
 		if err := k.UnmarshalBinary(f.Keys); err != nil {
-			return nil, "", fmt.Errorf("%w: %s: %v", ErrDamaged, d.path(hash), err)
+			return nil, vaultapi.KeySlot{}, fmt.Errorf("%w: %s: %v", ErrDamaged, d.path(hash), err)
 		}
-		return &k, s.ID, nil
+		return &k, s, nil
 	}
-	return nil, "", nil
+	return nil, vaultapi.KeySlot{}, nil
 }
 
 // Save keeps keys, opened from slot, in the folder (made 0700 if missing).
@@ -113,18 +113,28 @@ func (d Dir) Save(slot []byte, keys *format.Keys) error {
 	return atomicfile.Write(d.path(hash), b, 0o600)
 }
 
-// Any reports whether the folder keeps any key file.
-func (d Dir) Any() bool {
+// files lists the key files in the folder (none if it is missing).
+func (d Dir) files() ([]string, error) {
 	ents, err := os.ReadDir(string(d))
-	if err != nil {
-		return false
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("kept keys: %w", err)
+	}
+	var paths []string
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name(), suffix) {
-			return true
+			paths = append(paths, filepath.Join(string(d), e.Name()))
 		}
 	}
-	return false
+	return paths, nil
+}
+
+// Any reports whether the folder keeps any key file.
+func (d Dir) Any() bool {
+	paths, _ := d.files()
+	return len(paths) > 0
 }
 
 // Forget removes the kept keys of slots, or every kept key file when
@@ -132,17 +142,9 @@ func (d Dir) Any() bool {
 func (d Dir) Forget(slots []vaultapi.KeySlot) (int, error) {
 	var paths []string
 	if slots == nil {
-		ents, err := os.ReadDir(string(d))
-		if errors.Is(err, fs.ErrNotExist) {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("kept keys: %w", err)
-		}
-		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), suffix) {
-				paths = append(paths, filepath.Join(string(d), e.Name()))
-			}
+		var err error
+		if paths, err = d.files(); err != nil {
+			return 0, err
 		}
 	}
 	for _, s := range slots {

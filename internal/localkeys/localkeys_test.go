@@ -28,16 +28,16 @@ func TestSaveLoad(t *testing.T) {
 	slotA := vaultapi.KeySlot{ID: "passphrase", Data: []byte(`{"slot":"a"}`)}
 	slotB := vaultapi.KeySlot{ID: "recovery-1", Data: []byte(`{"slot":"b"}`)}
 
-	got, id, err := d.Load([]vaultapi.KeySlot{slotA, slotB})
-	if err != nil || got != nil || id != "" {
-		t.Fatalf("empty folder: keys %v, slot %q, err %v; want none", got, id, err)
+	got, slot, err := d.Load([]vaultapi.KeySlot{slotA, slotB})
+	if err != nil || got != nil || slot.ID != "" {
+		t.Fatalf("empty folder: keys %v, slot %q, err %v; want none", got, slot.ID, err)
 	}
 	if err := d.Save(slotB.Data, k); err != nil {
 		t.Fatal(err)
 	}
-	got, id, err = d.Load([]vaultapi.KeySlot{slotA, slotB})
-	if err != nil || got == nil || *got != *k || id != "recovery-1" {
-		t.Fatalf("Load = %v, %q, %v; want the saved keys from recovery-1", got, id, err)
+	got, slot, err = d.Load([]vaultapi.KeySlot{slotA, slotB})
+	if err != nil || got == nil || *got != *k || slot.ID != "recovery-1" {
+		t.Fatalf("Load = %v, %q, %v; want the saved keys from recovery-1", got, slot.ID, err)
 	}
 	// The slot changed (a new passphrase): the file no longer matches.
 	changed := vaultapi.KeySlot{ID: "recovery-1", Data: []byte(`{"slot":"b2"}`)}

@@ -185,16 +185,10 @@ func (f *outFile) setMeta(n *format.Node, m metaOpts) error {
 		}
 	}
 	if m.xattrs && len(n.Xattrs) > 0 {
-		var errs []error
-		for _, x := range n.Xattrs {
-			if !m.privileged && (strings.HasPrefix(x.Name, "trusted.") || strings.HasPrefix(x.Name, "security.")) {
-				continue
-			}
-			if err := unix.Fsetxattr(f.fd, x.Name, x.Value, 0); err != nil {
-				errs = append(errs, &os.PathError{Op: "set xattr " + x.Name, Path: f.name, Err: err})
-			}
-		}
-		if err := errors.Join(errs...); err != nil {
+		err := eachXattr(n, f.name, m.privileged, func(name string, value []byte) error {
+			return unix.Fsetxattr(f.fd, name, value, 0)
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -286,6 +280,15 @@ func setMetaAt(h handle, name string, n *format.Node, m metaOpts) error {
 
 func setXattrs(h handle, name string, n *format.Node, priv bool) error {
 	p := "/proc/self/fd/" + strconv.Itoa(h) + "/" + name
+	return eachXattr(n, name, priv, func(xname string, value []byte) error {
+		return unix.Lsetxattr(p, xname, value, 0)
+	})
+}
+
+// eachXattr sets n's extended attributes with set, leaving out those the
+// process may not set (trusted.* and security.* unless privileged) and
+// user.* on symlinks, which Linux refuses; it returns every failure.
+func eachXattr(n *format.Node, path string, priv bool, set func(name string, value []byte) error) error {
 	var errs []error
 	for _, x := range n.Xattrs {
 		if !priv && (strings.HasPrefix(x.Name, "trusted.") || strings.HasPrefix(x.Name, "security.")) {
@@ -294,8 +297,8 @@ func setXattrs(h handle, name string, n *format.Node, priv bool) error {
 		if n.Type == format.TypeSymlink && strings.HasPrefix(x.Name, "user.") {
 			continue // Linux allows no user attributes on symlinks
 		}
-		if err := unix.Lsetxattr(p, x.Name, x.Value, 0); err != nil {
-			errs = append(errs, &os.PathError{Op: "set xattr " + x.Name, Path: name, Err: err})
+		if err := set(x.Name, x.Value); err != nil {
+			errs = append(errs, &os.PathError{Op: "set xattr " + x.Name, Path: path, Err: err})
 		}
 	}
 	return errors.Join(errs...)
