@@ -157,11 +157,14 @@ sync_to() {  # sync_to SRC DST: make DST an exact copy of SRC, in place
   sync
 }
 # settle: before a full restore, drop the kernel's caches and warm the tool's
-# repository and client state again. ext4 skips inodes freed in the last minutes
-# while their inode-table blocks are cached (fs/ext4/ialloc.c, recently_deleted),
-# so right after the previous tool's restore tree was deleted, creating 78k files
-# costs 3-7x more kernel time, for whichever tool comes next. Without root this is
-# not possible: the report's meta says so.
+# repository and client state again, so every tool restores from the same state.
+#
+# Deleted trees go to the trash ($BENCH_TRASH, emptied only when the run ends), not
+# rm -rf: on ext4 without a journal (this kind of VM disk), the inode allocator
+# skips inodes freed in the last minute or more (fs/ext4/ialloc.c,
+# recently_deleted), so right after the previous tool's 78k restored files were
+# deleted, creating 78k files costs 3-7x more kernel time, for whichever tool
+# comes next. Without root the caches cannot be dropped: the report's meta says so.
 settle() {
   sync
   if [ -w /proc/sys/vm/drop_caches ]; then
@@ -176,8 +179,9 @@ settle() {
 }
 dusb() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
 
-rm -rf "$res"  # results of the previous run
+rm -rf "$res" "$out/trash"  # results and trash of the previous run
 mkdir -p "$res" "$logs"
+export BENCH_TRASH=$out/trash
 echo "round,scenario,tool,step,wall_s,user_s,sys_s,maxrss_kib,repo_bytes,state_bytes" >"$res/runs.csv"
 echo "round,scenario,tool,content_diffs,meta_diffs,one_file" >"$res/verify.csv"
 
@@ -211,7 +215,7 @@ run_one() {  # run_one: one scenario for one tool (round, scen, tool set by the 
   repo=$out/repos/$tool-$scen
   rd=$out/restore/$tool-$scen
   tool_wipe "$tool" "$repo"
-  rm -rf "$rd"
+  discard "$rd"
   sync_to "$a" "$stage"
   warm "$stage"
 
@@ -239,13 +243,13 @@ run_one() {  # run_one: one scenario for one tool (round, scen, tool set by the 
     rsync -anci --modify-window=-1 --delete "$b/" "$rootdir/" >"$vf" || die "verify rsync failed for $tool"
     content=$(grep -c '^[<>ch*]' "$vf" || true)
     meta=$(grep -c '^\.' "$vf" || true)
-    rm -rf "$rd/full"
+    discard "$rd/full"
     sync
 
     timed restore_one tool_restore1 "$tool" "$repo" B "$stage" "${ONE[$scen]}" "$rd/one"
     one1=$(tool_file "$tool" "$rd/one" "$stage" "${ONE[$scen]}")
     if cmp -s "$one1" "$b/${ONE[$scen]}"; then onef=ok; else onef=FAIL; fi
-    rm -rf "$rd"
+    discard "$rd"
     echo "$round,$scen,$tool,$content,$meta,$onef" >>"$res/verify.csv"
     say "  verify $tool $scen: $content content diffs, $meta metadata-only diffs, one file $onef"
     if [ "$content" != 0 ] || [ "$onef" != ok ]; then
@@ -278,7 +282,7 @@ run_one() {  # run_one: one scenario for one tool (round, scen, tool set by the 
   echo "go=$(go version | awk '{print $3}')"
   for t in "${TOOLS[@]}"; do echo "version_$t=$(tool_version "$t")"; done
   if [ -w /proc/sys/vm/drop_caches ]; then
-    echo "before_restore=caches dropped, repository and client state warmed again"
+    echo "before_restore=caches dropped, repository and client state warmed again; deleted trees kept in a trash until the run ends"
   else
     echo "before_restore=caches NOT dropped (not root): restores may pay for the previous tool's deletions"
   fi
@@ -298,7 +302,7 @@ for ((round = 1; round <= runs; round++)); do
   done
 done
 say "measured in $((SECONDS - start)) s"
-rm -rf "$out/stage" "$out/restore"
+rm -rf "$out/stage" "$out/restore" "$out/trash"
 
 ref=${TOOLS[0]}  # ratios against coffer when it ran, else against the first tool
 for t in "${TOOLS[@]}"; do [ "$t" = coffer ] && ref=coffer; done

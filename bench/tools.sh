@@ -67,7 +67,23 @@ tool_version() {
 
 tool_wipe() {
   local tool=$1 repo=$2
-  rm -rf "$repo" "$repo.state"
+  discard "$repo" "$repo.state"
+}
+
+# discard PATH...: removes the paths. With BENCH_TRASH set to a directory on the
+# same file system, they are moved there instead, for run.sh to delete when no
+# more steps are timed (see "settle" in run.sh).
+discard() {
+  local p
+  for p in "$@"; do
+    [ -e "$p" ] || continue
+    if [ -n "${BENCH_TRASH:-}" ]; then
+      mkdir -p "$BENCH_TRASH"
+      mv "$p" "$(mktemp -u "$BENCH_TRASH/XXXXXXXX")"
+    else
+      rm -rf "$p"
+    fi
+  done
 }
 
 tool_init() {
