@@ -20,8 +20,9 @@ import (
 // sub-buckets below, and "packnums" (see bolt_index.go for the blob index
 // encoding). The embedded vault closes it with CloseCompact.
 type Bolt struct {
-	db *bolt.DB
-	id string
+	db      *bolt.DB
+	id      string
+	pending pendingSets // blob entries not yet in the index (bolt_pending.go)
 }
 
 var (
@@ -61,6 +62,9 @@ func OpenBolt(path string, newID func() string) (*Bolt, error) {
 		s.id = newID()
 		return vb.Put([]byte("id"), []byte(s.id))
 	})
+	if err == nil {
+		err = s.loadPending()
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open vault metadata: %w", err)
@@ -194,12 +198,18 @@ func packKey(name string) ([]byte, error) {
 	return k, nil
 }
 
+// AddPack records a pack and its blobs. The blobs not yet known wait as
+// pending entries (bolt_pending.go) until they enter the index.
 func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entries []vaultapi.PackEntry) error {
 	pk, err := packKey(p.Name)
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	s.pending.mu.Lock()
+	defer s.pending.mu.Unlock()
+	cur := s.pending.of(machine)
+	var next pendingSet
+	err = s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
@@ -208,27 +218,47 @@ func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entrie
 		if err != nil {
 			return err
 		}
-		blobs := mb.Bucket(bBlobs)
-		// bbolt keeps keys and values by reference until the commit, so
-		// each entry gets its own bytes. Entries go in in key order, which
-		// keeps bbolt's node inserts cheap; the sort is stable, so of two
-		// entries with one ID the first is put first and wins.
-		kv := make([]byte, 0, len(entries)*(32+maxLoc))
+		// In ID order; the sort is stable, so of two entries with one ID
+		// the first wins, as does a blob already known. One cursor for all
+		// the lookups spares an allocation each.
+		known := mb.Bucket(bBlobs).Cursor()
+		add := make([]pendingEntry, 0, len(entries))
 		for _, i := range byID(entries, func(e *vaultapi.PackEntry) *vaultapi.ID { return &e.ID }) {
 			e := &entries[i]
-			if blobs.Get(e.ID[:]) != nil {
+			if n := len(add); n > 0 && add[n-1].id == e.ID {
 				continue
 			}
-			n := len(kv)
-			kv = append(kv, e.ID[:]...)
-			kv = appendLoc(kv, num, e.Kind, e.Offset, e.Length)
-			if err := blobs.Put(kv[n:n+32:n+32], kv[n+32:len(kv):len(kv)]); err != nil {
+			if _, ok := cur.find(e.ID); ok {
+				continue
+			}
+			if k, _ := known.Seek(e.ID[:]); bytes.Equal(k, e.ID[:]) {
+				continue
+			}
+			add = append(add, pendingEntry{id: e.ID, num: num, kind: e.Kind, off: e.Offset, length: e.Length})
+		}
+		next = cur.with(add)
+		if len(next) >= pendingMax {
+			if err := mergePending(mb, next); err != nil {
+				return err
+			}
+			next = nil
+		} else if len(add) > 0 {
+			pb, err := mb.CreateBucketIfNotExists(bPending)
+			if err != nil {
+				return err
+			}
+			pb.FillPercent = 1 // pack numbers only ever grow
+			if err := pb.Put(packNumKey(num), appendPending(nil, add)); err != nil {
 				return err
 			}
 		}
 		js, _ := json.Marshal(packRec{PackRecord: p, Num: num})
 		return mb.Bucket(bPacks).Put(pk, js)
 	})
+	if err == nil {
+		s.pending.publish(machine, next)
+	}
+	return err
 }
 
 // byID returns the indices of xs in the order of their IDs; of equal IDs,
@@ -286,6 +316,7 @@ func (s *Bolt) Pack(ctx context.Context, machine, name string) (PackRecord, erro
 
 func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) ([]bool, error) {
 	out := make([]bool, len(ids))
+	pend := s.pending.of(machine) // before the transaction: see bolt_pending.go
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
@@ -295,6 +326,9 @@ func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) 
 		for _, i := range byID(ids, func(id *vaultapi.ID) *vaultapi.ID { return id }) {
 			k, _ := c.Seek(ids[i][:])
 			out[i] = bytes.Equal(k, ids[i][:])
+			if !out[i] {
+				_, out[i] = pend.find(ids[i])
+			}
 		}
 		return nil
 	})
@@ -303,6 +337,7 @@ func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) 
 
 func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([]vaultapi.Location, error) {
 	out := make([]vaultapi.Location, len(ids))
+	pend := s.pending.of(machine) // before the transaction: see bolt_pending.go
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
@@ -314,6 +349,12 @@ func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([
 			out[i].ID = id
 			v := blobs.Get(id[:])
 			if v == nil {
+				if e, ok := pend.find(id); ok {
+					if out[i].Pack, err = names.name(e.num); err != nil {
+						return fmt.Errorf("blob %s: %w", id, err)
+					}
+					out[i].Kind, out[i].Offset, out[i].Length = e.kind, e.off, e.length
+				}
 				continue
 			}
 			num, name, kind, off, length, err := decodeLoc(v)
@@ -369,10 +410,18 @@ func (s *Bolt) DeleteSession(ctx context.Context, machine, id string) error {
 	})
 }
 
+// AddPoint records a recovery point; the machine's pending blob entries
+// enter the index in the same transaction.
 func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, refs []vaultapi.ID) error {
-	return s.update(ctx, func(tx *bolt.Tx) error {
+	s.pending.mu.Lock()
+	defer s.pending.mu.Unlock()
+	pend := s.pending.of(machine)
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
+			return err
+		}
+		if err := mergePending(mb, pend); err != nil {
 			return err
 		}
 		blobs := mb.Bucket(bBlobs)
@@ -384,8 +433,9 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 			return err
 		}
 		var missing []vaultapi.ID
+		c := blobs.Cursor()
 		for _, id := range unknown {
-			if blobs.Get(id[:]) == nil {
+			if k, _ := c.Seek(id[:]); !bytes.Equal(k, id[:]) {
 				missing = append(missing, id)
 			}
 		}
@@ -404,6 +454,10 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 		}
 		return mb.Put(bLatest, []byte(p.ID))
 	})
+	if err == nil {
+		s.pending.publish(machine, nil)
+	}
+	return err
 }
 
 func (s *Bolt) Points(ctx context.Context, machine string) ([]vaultapi.Point, error) {

@@ -237,3 +237,40 @@ func BenchmarkBoltHasBlobsOne(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBoltBackupIndex indexes what a first backup of the linux corpus
+// stores: 20 packs of 4000 blobs with random IDs, each pack in its own
+// durable transaction, then the recovery point that references them all.
+func BenchmarkBoltBackupIndex(b *testing.B) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	packs := make([][]vaultapi.PackEntry, 20)
+	var refs []vaultapi.ID
+	for seq := range packs {
+		es := benchEntries(uint64(seq), 4000)
+		for i := range es {
+			for j := 0; j < 32; j += 8 {
+				binary.LittleEndian.PutUint64(es[i].ID[j:], r.Uint64())
+			}
+			refs = append(refs, es[i].ID)
+		}
+		packs[seq] = es
+	}
+	b.SetBytes(int64(len(refs) * (32 + 45)))
+	for b.Loop() {
+		b.StopTimer()
+		s, m := benchStore(b)
+		b.StartTimer()
+		for seq, es := range packs {
+			if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(uint64(seq)), Size: 1, Blobs: len(es)}, es); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.AddPoint(ctx, m, vaultapi.Point{ID: "p", Machine: m, Info: refs[0]}, refs); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+}

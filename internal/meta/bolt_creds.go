@@ -265,16 +265,35 @@ func (s *Bolt) PackSize(ctx context.Context, machine, name string) (int64, error
 // order. It is an optional extra of the Bolt store; the vault server
 // builds the machine's blob filter with it.
 func (s *Bolt) ForEachBlob(ctx context.Context, machine string, fn func(id vaultapi.ID) error) error {
+	pend := s.pending.of(machine) // before the transaction: see bolt_pending.go
 	return s.db.View(func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
 			return err
 		}
-		return mb.Bucket(bBlobs).ForEach(func(k, _ []byte) error {
+		// The index and the pending entries, both in ID order, merged.
+		err = mb.Bucket(bBlobs).ForEach(func(k, _ []byte) error {
 			if len(k) != 32 {
 				return nil
 			}
+			for len(pend) > 0 && bytes.Compare(pend[0].id[:], k) <= 0 {
+				if pend[0].id != vaultapi.ID(k) {
+					if err := fn(pend[0].id); err != nil {
+						return err
+					}
+				}
+				pend = pend[1:]
+			}
 			return fn(vaultapi.ID(k))
 		})
+		if err != nil {
+			return err
+		}
+		for _, e := range pend {
+			if err := fn(e.id); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -258,16 +259,11 @@ func (m *machine) Commit(ctx context.Context, sessionID string, c vaultapi.Commi
 	if c.Info.IsZero() {
 		return vaultapi.Point{}, fmt.Errorf("%w: commit names no manifest", vaultapi.ErrBadRequest)
 	}
+	// The manifest is referenced too. Agents send the references sorted;
+	// putting it in its place keeps them so, and spares the store a sort.
 	refs := c.Refs
-	found := false
-	for _, id := range refs {
-		if id == c.Info {
-			found = true
-			break
-		}
-	}
-	if !found {
-		refs = append(refs[:len(refs):len(refs)], c.Info)
+	if i, found := slices.BinarySearchFunc(refs, c.Info, vaultapi.ID.Compare); !found && !slices.Contains(refs, c.Info) {
+		refs = slices.Insert(refs[:len(refs):len(refs)], i, c.Info)
 	}
 	p := vaultapi.Point{ID: m.v.NewID(), Machine: m.m.ID, Time: m.v.now(), Info: c.Info, Stats: c.Stats, OnDemand: c.OnDemand}
 	if err := m.v.meta.AddPoint(ctx, m.m.ID, p, refs); err != nil {
