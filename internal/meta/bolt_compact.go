@@ -85,20 +85,20 @@ func replaced(path string, f *os.File) bool {
 	return err != nil || !os.SameFile(a, b)
 }
 
-// waste returns how many bytes of the file are free pages or slack, and
-// the file's size.
-func (s *Bolt) waste() (waste, size int64, err error) {
+// waste returns how many bytes of the file are free pages (below the
+// high-water mark), how many lie past the high-water mark (bbolt grows the
+// file ahead of use), and the high-water mark.
+func (s *Bolt) waste() (free, slack, used int64, err error) {
 	fi, err := os.Stat(s.db.Path())
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	var used int64
 	if err := s.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	st := s.db.Stats()
-	free := int64(st.FreePageN+st.PendingPageN) * int64(s.db.Info().PageSize)
-	return fi.Size() - used + free, fi.Size(), nil
+	free = int64(st.FreePageN+st.PendingPageN) * int64(s.db.Info().PageSize)
+	return free, max(fi.Size()-used, 0), used, nil
 }
 
 // CloseCompact closes the store like Close, first rewriting its file
@@ -108,13 +108,22 @@ func (s *Bolt) waste() (waste, size int64, err error) {
 // Where the file cannot be replaced while open (Windows), or if the copy
 // fails, the file is left as it is: compaction only saves space, so its
 // failure is not an error. The caller must not use the store concurrently.
+//
+// Without enough free pages to be worth a copy, the room bbolt allocated
+// past the last page in use is cut off instead (a truncate, while the file
+// is still locked): counting it as waste made nearly every close rewrite
+// the whole file, since any write grows a compacted file ahead of use.
 func (s *Bolt) CloseCompact() error {
 	if runtime.GOOS == "windows" {
 		return s.Close()
 	}
-	if waste, size, err := s.waste(); err == nil && size <= compactMax &&
-		waste >= compactMin && waste*compactFraction >= size {
+	free, slack, used, err := s.waste()
+	switch {
+	case err != nil:
+	case used+slack <= compactMax && free >= compactMin && free*compactFraction >= used:
 		s.compact()
+	case slack > 0 && used > 0:
+		os.Truncate(s.db.Path(), used) // best effort, like compaction
 	}
 	return s.Close()
 }
