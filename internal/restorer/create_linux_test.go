@@ -258,6 +258,9 @@ func TestCreateOverExisting(t *testing.T) {
 	checkModes(t, tgt, cases, root)
 	for _, d := range dirs {
 		for _, c := range cases {
+			if !root && c.mode&0o400 == 0 {
+				continue // not readable but by root
+			}
 			want := "x"
 			if c.empty {
 				want = ""
