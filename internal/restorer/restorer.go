@@ -8,7 +8,10 @@
 // setuid bits, owners (by name, else by number), nanosecond times,
 // extended attributes and POSIX ACLs, and hard links as links. Directory
 // metadata is set last, deepest first, so that writing contents does not
-// disturb directory times.
+// disturb directory times. On Linux a file the restore creates gets its
+// mode, and its owner, from the creation itself where the umask and the
+// directory's setgid bit and default ACL make that exact; only the rest
+// is set afterwards.
 //
 // On Linux every file-system call is relative to an open directory and
 // never follows a symlink, so paths of any depth restore and nothing is
@@ -155,7 +158,7 @@ type fileTask struct {
 	path   string
 	node   *format.Node
 	layout *format.Layout
-	fresh  bool // newly created: holes and zero chunks need no writing
+	fresh  bool // none in the target: created exclusively, so holes and zero chunks need no writing
 
 	mu        sync.Mutex
 	f         *outFile
