@@ -37,10 +37,11 @@ type rdir struct {
 	path    string // for messages
 	node    *format.Node
 	depth   int
-	ready   bool // exists in the target (found or created)
-	fresh   bool // created empty by this restore: nothing in it can be in the way
-	planned bool // a dry run would create it
-	meta    bool // set its metadata at the end
+	ready   bool    // exists in the target (found or created)
+	fresh   bool    // created empty by this restore: nothing in it can be in the way
+	planned bool    // a dry run would create it
+	meta    bool    // set its metadata at the end
+	info    dirInfo // what it passes on to files created in it
 }
 
 // dirCache keeps a bounded set of open directory handles, so that writing

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/coffer-backup/coffer/internal/format"
@@ -115,22 +116,160 @@ func openAt(h handle, name string, flags int) (*os.File, error) {
 type outFile struct {
 	fd   int
 	name string
+	meta metaOpts
+	// owned and moded say the creation itself gave the file its final
+	// owner or mode, so finish need not set it again.
+	owned, moded bool
 }
 
-func createAt(h handle, name string, trunc bool) (*outFile, error) {
-	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	if trunc {
-		flags |= unix.O_TRUNC
+// creator is what the kernel gives a file on creation: the process's
+// umask, read once per restore, and its effective IDs.
+type creator struct {
+	umask      uint32
+	umaskKnown bool
+	uid, gid   uint32
+}
+
+// newCreator reads the umask from the Umask line of /proc/self/status
+// (Linux 4.7 and later), not with umask(2), which can only read it by
+// setting it, racing with anything that creates files meanwhile. Without
+// that line the umask is unknown and every mode is set explicitly.
+func newCreator() *creator {
+	c := &creator{uid: uint32(unix.Geteuid()), gid: uint32(unix.Getegid())}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return c
 	}
-	var fd int
-	err := retry(func() (err error) {
-		fd, err = unix.Openat(h, name, flags, 0o600)
-		return err
+	for line := range strings.Lines(string(b)) {
+		v, ok := strings.CutPrefix(line, "Umask:")
+		if !ok {
+			continue
+		}
+		if u, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil && u <= 0o777 {
+			c.umask, c.umaskKnown = uint32(u), true
+		}
+		break
+	}
+	return c
+}
+
+// dirInfo is what a directory of the target passes on to a file created
+// in it, read the first time a file is created there. The restore sets a
+// directory's own metadata only after all files, so it holds meanwhile.
+type dirInfo struct {
+	once   sync.Once
+	known  bool   // read without error
+	gid    uint32 // the directory's group
+	setgid bool   // new files get gid, not the process's group
+	defACL bool   // a default ACL, not the umask, masks new files' modes
+}
+
+func (di *dirInfo) load(h handle) {
+	di.once.Do(func() {
+		var st unix.Stat_t
+		if err := unix.Fstat(h, &st); err != nil {
+			return
+		}
+		di.gid, di.setgid = st.Gid, st.Mode&unix.S_ISGID != 0
+		_, err := unix.Fgetxattr(h, "system.posix_acl_default", nil)
+		switch err {
+		case nil:
+			di.defACL = true
+		case unix.ENODATA, unix.EOPNOTSUPP:
+		default:
+			return // unknown: never trust the creation
+		}
+		di.known = true
 	})
+}
+
+// plan says how to create a file for n in directory di: with which mode,
+// and whether that creation already gives it its final mode and owner.
+//
+// The mode passed to open is masked by the umask, or, where the directory
+// has a default ACL, derived from that ACL; it holds no setuid, setgid or
+// sticky bit, which a change of owner would clear and which need the
+// explicit chmod after it. So the creation gives the final mode only for a
+// stored mode without those bits, with a known umask that removes none of
+// its bits, in a directory without a default ACL, and when no access ACL
+// is set afterwards (setting one rewrites the group and other bits).
+//
+// The file's owner is the process's effective user, its group the
+// directory's where the directory has the setgid bit, else the process's
+// effective group; only when those are the owner to restore is the chown
+// left out.
+//
+// A file created with its final mode is readable as such while its
+// content is written. That is what it will be anyway once its owner is
+// right; but while another owner's file still belongs to the restoring
+// user (or the directory's group), a group or world bit would let others
+// open it, keep the descriptor and read what its real owner may not want
+// them to. So where the chown is still to come and the mode gives anything
+// to group or others, the file is created 0600 as before, then chowned,
+// then chmodded.
+func (c *creator) plan(di *dirInfo, n *format.Node, m metaOpts) (mode uint32, owned, moded bool) {
+	want := n.Mode & 0o7777
+	if !c.umaskKnown || !di.known || di.defACL || want&0o7000 != 0 || want&c.umask != 0 ||
+		m.xattrs && hasAccessACL(n) {
+		return 0o600, false, false
+	}
+	owned = !m.owners
+	if m.owners {
+		gid := c.gid
+		if di.setgid {
+			gid = di.gid
+		}
+		owned = uint32(m.uid) == c.uid && uint32(m.gid) == gid
+	}
+	if !owned && want&0o077 != 0 {
+		return 0o600, false, false
+	}
+	return want, owned, true
+}
+
+func hasAccessACL(n *format.Node) bool {
+	for _, x := range n.Xattrs {
+		if x.Name == "system.posix_acl_access" {
+			return true
+		}
+	}
+	return false
+}
+
+// create opens name in h (directory di) to write n's content into. A
+// fresh file, one the plan found missing, is created exclusively, so that
+// the restore knows it made it and may trust its creation mode and owner;
+// if something is there after all, or the file is an existing one to
+// update, it is opened as before, truncated if fresh, and all its metadata
+// is set at the end.
+func (c *creator) create(h handle, di *dirInfo, name string, fresh bool, n *format.Node, m metaOpts) (*outFile, error) {
+	base := unix.O_WRONLY | unix.O_CREAT | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	if fresh {
+		di.load(h)
+		mode, owned, moded := c.plan(di, n, m)
+		fd, err := openFile(h, name, base|unix.O_EXCL, mode)
+		if err == nil {
+			return &outFile{fd: fd, name: name, meta: m, owned: owned, moded: moded}, nil
+		}
+		if err != unix.EEXIST {
+			return nil, &os.PathError{Op: "open", Path: name, Err: err}
+		}
+		base |= unix.O_TRUNC
+	}
+	fd, err := openFile(h, name, base, 0o600)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &outFile{fd: fd, name: name}, nil
+	return &outFile{fd: fd, name: name, meta: m}, nil
+}
+
+func openFile(h handle, name string, flags int, mode uint32) (int, error) {
+	var fd int
+	err := retry(func() (err error) {
+		fd, err = unix.Openat(h, name, flags, mode)
+		return err
+	})
+	return fd, err
 }
 
 // WriteAt writes all of b at off.
@@ -169,9 +308,9 @@ func (f *outFile) Close() error {
 }
 
 // finish sets n's metadata through the descriptor, in setMetaAt's order,
-// and closes the file.
-func (f *outFile) finish(n *format.Node, m metaOpts) error {
-	err := f.setMeta(n, m)
+// and closes the file. What the creation set already is left out.
+func (f *outFile) finish(n *format.Node) error {
+	err := f.setMeta(n, f.meta)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -179,7 +318,7 @@ func (f *outFile) finish(n *format.Node, m metaOpts) error {
 }
 
 func (f *outFile) setMeta(n *format.Node, m metaOpts) error {
-	if m.owners {
+	if m.owners && !f.owned {
 		if err := unix.Fchown(f.fd, m.uid, m.gid); err != nil {
 			return &os.PathError{Op: "set owner", Path: f.name, Err: err}
 		}
@@ -192,8 +331,10 @@ func (f *outFile) setMeta(n *format.Node, m metaOpts) error {
 			return err
 		}
 	}
-	if err := unix.Fchmod(f.fd, n.Mode&0o7777); err != nil {
-		return &os.PathError{Op: "set mode", Path: f.name, Err: err}
+	if !f.moded {
+		if err := unix.Fchmod(f.fd, n.Mode&0o7777); err != nil {
+			return &os.PathError{Op: "set mode", Path: f.name, Err: err}
+		}
 	}
 	// futimens: utimensat on the descriptor itself (a NULL path).
 	ts := [2]unix.Timespec{unix.NsecToTimespec(n.ATime), unix.NsecToTimespec(n.MTime)}

@@ -60,26 +60,37 @@ type outFile struct {
 	*os.File
 	h    handle
 	name string
+	meta metaOpts
 }
 
-func createAt(h handle, name string, trunc bool) (*outFile, error) {
+// creator would decide a new file's final mode and owner at creation;
+// here every file gets all its metadata set explicitly.
+type creator struct{}
+
+func newCreator() *creator { return &creator{} }
+
+// dirInfo would be what a directory passes on to files created in it.
+type dirInfo struct{}
+
+// create opens name in h to write n's content into, truncated if fresh.
+func (c *creator) create(h handle, _ *dirInfo, name string, fresh bool, n *format.Node, m metaOpts) (*outFile, error) {
 	flags := os.O_WRONLY | os.O_CREATE
-	if trunc {
+	if fresh {
 		flags |= os.O_TRUNC
 	}
 	f, err := os.OpenFile(filepath.Join(h, name), flags, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &outFile{File: f, h: h, name: name}, nil
+	return &outFile{File: f, h: h, name: name, meta: m}, nil
 }
 
 // finish closes the file and sets n's metadata on it.
-func (f *outFile) finish(n *format.Node, m metaOpts) error {
+func (f *outFile) finish(n *format.Node) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return setMetaAt(f.h, f.name, n, m)
+	return setMetaAt(f.h, f.name, n, f.meta)
 }
 
 func openReadAt(h handle, name string) (*os.File, error) { return os.Open(filepath.Join(h, name)) }

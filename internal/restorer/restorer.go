@@ -8,7 +8,10 @@
 // setuid bits, owners (by name, else by number), nanosecond times,
 // extended attributes and POSIX ACLs, and hard links as links. Directory
 // metadata is set last, deepest first, so that writing contents does not
-// disturb directory times.
+// disturb directory times. On Linux a file the restore creates gets its
+// mode, and its owner, from the creation itself where the umask and the
+// directory's setgid bit and default ACL make that exact; only the rest
+// is set afterwards.
 //
 // On Linux every file-system call is relative to an open directory and
 // never follows a symlink, so paths of any depth restore and nothing is
@@ -155,7 +158,7 @@ type fileTask struct {
 	path   string
 	node   *format.Node
 	layout *format.Layout
-	fresh  bool // newly created: holes and zero chunks need no writing
+	fresh  bool // none in the target: created exclusively, so holes and zero chunks need no writing
 
 	mu        sync.Mutex
 	f         *outFile
@@ -178,6 +181,7 @@ type restore struct {
 	cache  *dirCache
 	owners *owners
 	priv   bool
+	cr     *creator
 
 	dirs      []*rdir
 	files     []*fileTask
@@ -208,7 +212,8 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 	}
 	opts.Target = tgt
 	rs := &restore{ctx: ctx, r: r, opts: opts, needs: make(map[vaultapi.ID][]target),
-		leaders: make(map[uint64]*leader), owners: newOwners(opts.NumericOwner), priv: privileged()}
+		leaders: make(map[uint64]*leader), owners: newOwners(opts.NumericOwner), priv: privileged(),
+		cr: newCreator()}
 	rs.root = &rdir{path: tgt}
 	if _, err := os.Stat(tgt); err == nil || !opts.DryRun {
 		if err := os.MkdirAll(tgt, 0o700); err != nil {
@@ -373,7 +378,7 @@ func (rs *restore) write(t target, data []byte) {
 	if ft.remaining > 0 {
 		return
 	}
-	err := ft.f.finish(ft.node, rs.metaOpts(ft.node))
+	err := ft.f.finish(ft.node)
 	ft.f = nil
 	if err != nil {
 		rs.problem(ft.path, err)
@@ -382,14 +387,15 @@ func (rs *restore) write(t target, data []byte) {
 }
 
 // openTask opens a file for writing; a fresh one is created empty and
-// sized, so that what is not written stays a hole.
+// sized, so that what is not written stays a hole, and where possible
+// with its final mode and owner (see creator).
 func (rs *restore) openTask(ft *fileTask) error {
 	h, rel, err := rs.cache.get(ft.dir)
 	if err != nil {
 		return err
 	}
 	defer rel()
-	f, err := createAt(h, ft.name, ft.fresh)
+	f, err := rs.cr.create(h, &ft.dir.info, ft.name, ft.fresh, ft.node, rs.metaOpts(ft.node))
 	if err != nil {
 		return err
 	}
@@ -414,7 +420,7 @@ func (rs *restore) finishNow(ft *fileTask) {
 			ft.failed = true
 			return
 		}
-		err := ft.f.finish(ft.node, rs.metaOpts(ft.node))
+		err := ft.f.finish(ft.node)
 		ft.f = nil
 		rs.filesDone.Add(1)
 		if err != nil {
