@@ -19,6 +19,7 @@ func TestCreatorPlan(t *testing.T) {
 	sgid := &dirInfo{known: true, gid: 4321, setgid: true}
 	acl := &dirInfo{known: true, defACL: true}
 	unknown := &dirInfo{}
+	squashed := &dirInfo{known: true, uid: 65534, gid: 65534}
 	own := func(uid, gid int) metaOpts { return metaOpts{owners: true, uid: uid, gid: gid, xattrs: true} }
 	noOwners := metaOpts{xattrs: true}
 	withACL := []format.Xattr{{Name: "system.posix_acl_access", Value: []byte{2, 0, 0, 0}}}
@@ -54,6 +55,8 @@ func TestCreatorPlan(t *testing.T) {
 		{"setgid directory, its group", c, sgid, 0o644, nil, own(0, 4321), 0o644, true, true},
 		{"setgid directory, our group", c, sgid, 0o644, nil, own(0, 0), 0o600, false, false},
 		{"setgid directory, our group, private", c, sgid, 0o600, nil, own(0, 0), 0o600, false, true},
+		{"directory of another owner (root squashed)", c, squashed, 0o644, nil, own(0, 0), 0o600, false, false},
+		{"directory of another owner, private", c, squashed, 0o600, nil, own(0, 0), 0o600, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

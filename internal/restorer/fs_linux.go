@@ -159,6 +159,7 @@ func newCreator() *creator {
 type dirInfo struct {
 	once   sync.Once
 	known  bool   // read without error
+	uid    uint32 // the directory's owner
 	gid    uint32 // the directory's group
 	setgid bool   // new files get gid, not the process's group
 	defACL bool   // a default ACL, not the umask, masks new files' modes
@@ -170,7 +171,7 @@ func (di *dirInfo) load(h handle) {
 		if err := unix.Fstat(h, &st); err != nil {
 			return
 		}
-		di.gid, di.setgid = st.Gid, st.Mode&unix.S_ISGID != 0
+		di.uid, di.gid, di.setgid = st.Uid, st.Gid, st.Mode&unix.S_ISGID != 0
 		_, err := unix.Fgetxattr(h, "system.posix_acl_default", nil)
 		switch err {
 		case nil:
@@ -197,7 +198,11 @@ func (di *dirInfo) load(h handle) {
 // The file's owner is the process's effective user, its group the
 // directory's where the directory has the setgid bit, else the process's
 // effective group; only when those are the owner to restore is the chown
-// left out.
+// left out, and only in a directory that belongs to the effective user.
+// A file system that gives new files another owner than asked (NFS with
+// root squashing gives root's files to nobody) gives the directories this
+// restore made that owner too, so there every file is still chowned, and a
+// chown the server refuses is reported as before.
 //
 // A file created with its final mode is readable as such while its
 // content is written. That is what it will be anyway once its owner is
@@ -219,7 +224,7 @@ func (c *creator) plan(di *dirInfo, n *format.Node, m metaOpts) (mode uint32, ow
 		if di.setgid {
 			gid = di.gid
 		}
-		owned = uint32(m.uid) == c.uid && uint32(m.gid) == gid
+		owned = uint32(m.uid) == c.uid && uint32(m.gid) == gid && di.uid == c.uid
 	}
 	if !owned && want&0o077 != 0 {
 		return 0o600, false, false
