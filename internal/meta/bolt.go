@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	bolt "go.etcd.io/bbolt"
@@ -23,6 +24,7 @@ type Bolt struct {
 	db      *bolt.DB
 	id      string
 	pending pendingSets // blob entries not yet in the index (bolt_pending.go)
+	filters sync.Map    // machine ID → *machineFilter (bolt_filter.go)
 }
 
 var (
@@ -236,6 +238,7 @@ func (s *Bolt) AddPack(ctx context.Context, machine string, p PackRecord, entrie
 			}
 			add = append(add, pendingEntry{id: e.ID, num: num, kind: e.Kind, off: e.Offset, length: e.Length})
 		}
+		s.filterAdd(machine, add) // before the commit: see bolt_filter.go
 		next = cur.with(add)
 		if len(next) >= pendingMax {
 			if err := mergePending(mb, next); err != nil {
@@ -315,7 +318,23 @@ func (s *Bolt) Pack(ctx context.Context, machine, name string) (PackRecord, erro
 }
 
 func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) ([]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("vault metadata: %w", err)
+	}
 	out := make([]bool, len(ids))
+	ask := ids // the IDs the filter cannot rule out, or all
+	var at []int
+	if f := s.filterFor(machine); f != nil {
+		ask, at = nil, nil
+		for i := range ids {
+			if f.mayHave(&ids[i]) {
+				ask, at = append(ask, ids[i]), append(at, i)
+			}
+		}
+		if len(ask) == 0 {
+			return out, nil
+		}
+	}
 	pend := s.pending.of(machine) // before the transaction: see bolt_pending.go
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
@@ -323,7 +342,11 @@ func (s *Bolt) HasBlobs(ctx context.Context, machine string, ids []vaultapi.ID) 
 			return err
 		}
 		c := mb.Bucket(bBlobs).Cursor()
-		for _, i := range byID(ids, func(id *vaultapi.ID) *vaultapi.ID { return id }) {
+		for _, j := range byID(ask, func(id *vaultapi.ID) *vaultapi.ID { return id }) {
+			i := j
+			if at != nil {
+				i = at[j]
+			}
 			k, _ := c.Seek(ids[i][:])
 			out[i] = bytes.Equal(k, ids[i][:])
 			if !out[i] {
