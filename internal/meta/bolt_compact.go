@@ -30,11 +30,13 @@ const (
 	// compactMax: larger files are left alone, so that closing stays quick.
 	compactMax = 1 << 30
 	// compactTxSize bounds the bytes of keys and values the copy writes
-	// in one transaction. Keys arrive in order, so a transaction's nodes
-	// are the right edge of each tree: small transactions keep them small
-	// (one of 64 MiB held every leaf of an index in one growing node, and
-	// took twice as long). The copy is synced once, at its end.
-	compactTxSize = 1 << 20
+	// in one transaction, and so its memory. It must stay well above the
+	// largest value (a point's reference set, megabytes): a transaction
+	// that ends right after one rewrites that value's leaf in the next, and
+	// the copy then keeps the old one as free pages (with 1 MiB, a quarter
+	// of the copy was free, so every close compacted again). The copy is
+	// synced once, at its end.
+	compactTxSize = 64 << 20
 	// openTries bounds how often OpenBolt starts again because the file it
 	// locked was replaced by another process's compaction meanwhile.
 	openTries = 10

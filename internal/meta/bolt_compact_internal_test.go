@@ -3,7 +3,9 @@ package meta
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -99,5 +101,72 @@ func TestCopyAll(t *testing.T) {
 				t.Fatalf("copyAll(txSize %d): line %d: got %q, want %q", txSize, i, got[i], want[i])
 			}
 		}
+	}
+}
+
+// TestCompactConverges: a store with a value of megabytes among small ones
+// (a point's reference set) compacts to a file without free pages, so the
+// next close leaves it alone instead of compacting again.
+func TestCompactConverges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	s, err := OpenBolt(path, func() string { return "v" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fill, then overwrite, so that half the file is free.
+	for round := range 2 {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("refs"))
+			if err != nil {
+				return err
+			}
+			for i := range 8 {
+				big := bytes.Repeat([]byte{byte(round + i)}, 3<<20)
+				if err := b.Put([]byte(fmt.Sprintf("point-%d", i)), big); err != nil {
+					return err
+				}
+				for j := range 2000 {
+					if err := b.Put([]byte(fmt.Sprintf("point-%d-%05d", i, j)), []byte("small value")); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := dump(t, s.db)
+	if err := s.CloseCompact(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenBolt(path, func() string { return "v" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, s.db); !slices.Equal(got, want) {
+		t.Fatalf("compaction changed the contents")
+	}
+	free, _, used, err := s.waste()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if free*10 > used {
+		t.Fatalf("after compaction %d of %d bytes are free pages, want under a tenth", free, used)
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CloseCompact(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Fatalf("a compacted store was compacted again on its next close")
 	}
 }
