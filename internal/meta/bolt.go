@@ -370,26 +370,23 @@ func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([
 		names := newPackNames(mb)
 		for i, id := range ids {
 			out[i].ID = id
-			v := blobs.Get(id[:])
-			if v == nil {
-				if e, ok := pend.find(id); ok {
-					if out[i].Pack, err = names.name(e.num); err != nil {
-						return fmt.Errorf("blob %s: %w", id, err)
-					}
-					out[i].Kind, out[i].Offset, out[i].Length = e.kind, e.off, e.length
+			var e pendingEntry
+			var legacy []byte // the raw pack name of an entry made before pack numbers
+			if v := blobs.Get(id[:]); v != nil {
+				if e.num, legacy, e.kind, e.off, e.length, err = decodeLoc(v); err != nil {
+					return fmt.Errorf("blob %s: %w", id, err)
 				}
+			} else if p, ok := pend.find(id); ok {
+				e = *p
+			} else {
 				continue
 			}
-			num, name, kind, off, length, err := decodeLoc(v)
-			if err != nil {
+			if legacy != nil {
+				out[i].Pack = hex.EncodeToString(legacy)
+			} else if out[i].Pack, err = names.name(e.num); err != nil {
 				return fmt.Errorf("blob %s: %w", id, err)
 			}
-			if name != nil {
-				out[i].Pack = hex.EncodeToString(name)
-			} else if out[i].Pack, err = names.name(num); err != nil {
-				return fmt.Errorf("blob %s: %w", id, err)
-			}
-			out[i].Kind, out[i].Offset, out[i].Length = kind, off, length
+			out[i].Kind, out[i].Offset, out[i].Length = e.kind, e.off, e.length
 		}
 		return nil
 	})

@@ -31,6 +31,17 @@ func benchEntries(seq uint64, n int) []vaultapi.PackEntry {
 	return es
 }
 
+// addBenchPacks stores packs 0..n-1 of benchEntries(seq, 4000).
+func addBenchPacks(b *testing.B, s *meta.Bolt, m string, n uint64) {
+	b.Helper()
+	for seq := range n {
+		es := benchEntries(seq, 4000)
+		if err := s.AddPack(context.Background(), m, meta.PackRecord{Name: benchPackName(seq), Size: 1, Blobs: len(es)}, es); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func benchPackName(seq uint64) string {
 	var b [32]byte
 	binary.LittleEndian.PutUint64(b[:], seq)
@@ -61,12 +72,7 @@ func benchStoreAt(b *testing.B, path string) (*meta.Bolt, string) {
 func BenchmarkBoltHasBlobs(b *testing.B) {
 	ctx := context.Background()
 	s, m := benchStore(b)
-	for seq := range uint64(25) {
-		es := benchEntries(seq, 4000)
-		if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(seq), Size: 1, Blobs: len(es)}, es); err != nil {
-			b.Fatal(err)
-		}
-	}
+	addBenchPacks(b, s, m, 25)
 	ids := make([]vaultapi.ID, 1000)
 	for i := range ids {
 		if i%2 == 0 {
@@ -155,12 +161,7 @@ func BenchmarkBoltCloseCompact(b *testing.B) {
 func BenchmarkBoltLocate(b *testing.B) {
 	ctx := context.Background()
 	s, m := benchStore(b)
-	for seq := range uint64(25) {
-		es := benchEntries(seq, 4000)
-		if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(seq), Size: 1, Blobs: len(es)}, es); err != nil {
-			b.Fatal(err)
-		}
-	}
+	addBenchPacks(b, s, m, 25)
 	ids := make([]vaultapi.ID, 1000)
 	for i := range ids {
 		ids[i] = benchEntries(uint64(i%25), 4000)[i*3].ID
@@ -215,12 +216,7 @@ func BenchmarkBoltAddPointUnchanged(b *testing.B) {
 func BenchmarkBoltHasBlobsOne(b *testing.B) {
 	ctx := context.Background()
 	s, m := benchStore(b)
-	for seq := range uint64(25) {
-		es := benchEntries(seq, 4000)
-		if err := s.AddPack(ctx, m, meta.PackRecord{Name: benchPackName(seq), Size: 1, Blobs: len(es)}, es); err != nil {
-			b.Fatal(err)
-		}
-	}
+	addBenchPacks(b, s, m, 25)
 	ids := benchEntries(3, 4000)
 	missing := benchEntries(99, 4000)
 	b.ReportAllocs()

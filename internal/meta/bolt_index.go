@@ -63,18 +63,24 @@ func decodeLoc(v []byte) (num uint64, name []byte, kind vaultapi.Kind, off uint6
 	if len(v) == legacyLocSize {
 		return 0, v[:32], vaultapi.Kind(v[32]), binary.LittleEndian.Uint64(v[33:]), binary.LittleEndian.Uint32(v[41:]), nil
 	}
-	var x [3]uint64
-	for i := range x {
-		n, k := binary.Uvarint(v)
-		if k <= 0 {
-			return 0, nil, 0, 0, 0, errIndex
-		}
-		x[i], v = n, v[k:]
-	}
-	if len(v) != 0 || x[0]>>2 == 0 || x[0]&3 == 0 || x[2] > 1<<32-1 {
+	x, v, ok := uvarints3(v)
+	if !ok || len(v) != 0 || x[0]>>2 == 0 || x[0]&3 == 0 || x[2] > 1<<32-1 {
 		return 0, nil, 0, 0, 0, errIndex
 	}
 	return x[0] >> 2, nil, vaultapi.Kind(x[0] & 3), x[1], uint32(x[2]), nil
+}
+
+// uvarints3 reads three uvarints from the front of v and returns them with
+// the rest of v; ok is false if v does not hold three.
+func uvarints3(v []byte) (x [3]uint64, rest []byte, ok bool) {
+	for i := range x {
+		n, k := binary.Uvarint(v)
+		if k <= 0 {
+			return x, v, false
+		}
+		x[i], v = n, v[k:]
+	}
+	return x, v, true
 }
 
 // packNames resolves pack numbers to names (hex) within one transaction,

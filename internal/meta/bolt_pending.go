@@ -130,21 +130,13 @@ func decodePending(es []pendingEntry, num uint64, v []byte) ([]pendingEntry, err
 		if len(v) < 32 {
 			return es, errIndex
 		}
-		e := pendingEntry{id: vaultapi.ID(v[:32]), num: num}
-		v = v[32:]
-		var x [3]uint64
-		for i := range x {
-			n, k := binary.Uvarint(v)
-			if k <= 0 {
-				return es, errIndex
-			}
-			x[i], v = n, v[k:]
-		}
-		if x[0] == 0 || x[0] > 3 || x[2] > 1<<32-1 {
+		id := vaultapi.ID(v[:32])
+		x, rest, ok := uvarints3(v[32:])
+		if !ok || x[0] == 0 || x[0] > 3 || x[2] > 1<<32-1 {
 			return es, errIndex
 		}
-		e.kind, e.off, e.length = vaultapi.Kind(x[0]), x[1], uint32(x[2])
-		es = append(es, e)
+		v = rest
+		es = append(es, pendingEntry{id: id, num: num, kind: vaultapi.Kind(x[0]), off: x[1], length: uint32(x[2])})
 	}
 	return es, nil
 }
