@@ -38,9 +38,10 @@ var (
 	bSessions = []byte("sessions")
 	bPoints   = []byte("points")
 	bRefs     = []byte("refs")
+	bRefSets  = []byte("refsets")
 )
 
-var machineBuckets = [][]byte{bSlots, bBlobs, bPacks, bSessions, bPoints, bRefs}
+var machineBuckets = [][]byte{bSlots, bBlobs, bPacks, bSessions, bPoints, bRefs, bRefSets}
 
 // OpenBolt opens (creating if needed) the store in file path. newID makes
 // the vault ID on first open.
@@ -448,7 +449,11 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 		if !isSortedUnique(refs) {
 			refs = sortedUnique(refs)
 		}
-		enc, unknown, err := encodeRefs(mb, refs)
+		rs, err := writableRefs(mb)
+		if err != nil {
+			return err
+		}
+		enc, unknown, err := encodeRefs(mb, rs, refs)
 		if err != nil {
 			return err
 		}
@@ -469,7 +474,7 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 		if err := mb.Bucket(bPoints).Put([]byte(p.ID), js); err != nil {
 			return err
 		}
-		if err := mb.Bucket(bRefs).Put([]byte(p.ID), enc); err != nil {
+		if err := putRefs(rs, []byte(p.ID), enc, refs); err != nil {
 			return err
 		}
 		return mb.Put(bLatest, []byte(p.ID))
@@ -523,7 +528,7 @@ func (s *Bolt) PointRefs(ctx context.Context, machine, id string) ([]vaultapi.ID
 		if err != nil {
 			return err
 		}
-		out, _, err = readRefs(mb.Bucket(bRefs), []byte(id))
+		out, _, err = readRefs(refsOf(mb), []byte(id))
 		return err
 	})
 	return out, err

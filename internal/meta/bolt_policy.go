@@ -165,7 +165,11 @@ func (s *Bolt) PurgePoint(ctx context.Context, machine, id string) error {
 		if pb.Get([]byte(id)) == nil {
 			return fmt.Errorf("point %q: %w", id, ErrNotFound)
 		}
-		if err := purgeRefs(mb.Bucket(bRefs), []byte(id)); err != nil {
+		rs, err := writableRefs(mb)
+		if err != nil {
+			return err
+		}
+		if err := purgeRefs(rs, []byte(id)); err != nil {
 			return fmt.Errorf("purge point %s: %w", id, err)
 		}
 		if err := pb.Delete([]byte(id)); err != nil {

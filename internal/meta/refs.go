@@ -12,11 +12,22 @@ import (
 
 // A point's referenced blob set is stored either whole or as a delta
 // against the machine's previous point: a daily backup of an unchanged
-// tree then costs a few bytes, not 32 bytes per file. Value layout:
+// tree then costs a few bytes, not 32 bytes per file. Value layout in the
+// machine's refs bucket:
 //
-//	full:  1 | depth=0 | n×32-byte IDs, sorted
+//	split: 3 | depth=0 | uvarint n
 //	delta: 2 | depth (1..maxDepth) | uvarint len | base point ID |
 //	       uvarint a | a×32 added | uvarint r | r×32 removed
+//	full:  1 | depth=0 | n×32-byte IDs, sorted (read only: written before
+//	       split sets)
+//
+// A split set's n IDs, sorted, lie in a bucket of their own, named by the
+// point ID, in the machine's refsets bucket: values of up to setChunk IDs
+// under 4-byte big-endian keys 0, 1, 2, … A set of megabytes inline in the
+// refs bucket shared a leaf with the small deltas that followed it, and
+// bbolt rewrites a whole leaf to add a key to it: every later point copied
+// the set again and freed the old copy, so nearly every close compacted
+// the file. A bucket of its own is written once and never rewritten.
 //
 // Reading a delta applies it to its base, which may itself be a delta, at
 // most maxDepth links back. Whoever deletes a point must first rewrite
@@ -24,8 +35,28 @@ import (
 const (
 	refsFull  = 1
 	refsDelta = 2
+	refsSplit = 3
 	maxDepth  = 32
+	setChunk  = 1024 // IDs per value of a split set: 32 KiB
 )
+
+// refStore is a machine's reference sets: the refs bucket, and the
+// refsets bucket holding split sets (nil in a vault that has none yet).
+type refStore struct{ refs, sets *bolt.Bucket }
+
+func refsOf(mb *bolt.Bucket) refStore {
+	return refStore{refs: mb.Bucket(bRefs), sets: mb.Bucket(bRefSets)}
+}
+
+// writableRefs is refsOf for a write transaction: it makes the refsets
+// bucket if the vault predates it.
+func writableRefs(mb *bolt.Bucket) (refStore, error) {
+	sets, err := mb.CreateBucketIfNotExists(bRefSets)
+	if err != nil {
+		return refStore{}, err
+	}
+	return refStore{refs: mb.Bucket(bRefs), sets: sets}, nil
+}
 
 var bLatest = []byte("latest")
 
@@ -53,11 +84,11 @@ func isSortedUnique(ids []vaultapi.ID) bool {
 // and returns the depth of its delta (0 for a full set). A delta chain is
 // read to its full set first; its deltas, small next to the set, are
 // composed into one, which is applied with one copy of the set.
-func readRefs(refs *bolt.Bucket, id []byte) ([]vaultapi.ID, int, error) {
+func readRefs(rs refStore, id []byte) ([]vaultapi.ID, int, error) {
 	var added, removed []vaultapi.ID // the composed deltas read so far
 	depth := 0
 	for link, cur := 0, id; ; link++ {
-		v := refs.Get(cur)
+		v := rs.refs.Get(cur)
 		if v == nil {
 			err := fmt.Errorf("point %q: %w", cur, ErrNotFound)
 			if link > 0 {
@@ -77,6 +108,12 @@ func readRefs(refs *bolt.Bucket, id []byte) ([]vaultapi.ID, int, error) {
 			out := make([]vaultapi.ID, len(body)/32, len(body)/32+len(added))
 			for i := range out {
 				copy(out[i][:], body[i*32:])
+			}
+			return applyDelta(out, added, removed), depth, nil
+		case refsSplit:
+			out, err := readSplit(rs.sets, cur, v[2:], len(added))
+			if err != nil {
+				return nil, 0, err
 			}
 			return applyDelta(out, added, removed), depth, nil
 		case refsDelta:
@@ -110,6 +147,86 @@ func readRefs(refs *bolt.Bucket, id []byte) ([]vaultapi.ID, int, error) {
 			return nil, 0, errRefs
 		}
 	}
+}
+
+// readSplit reads the split set of point id, whose header body (after
+// kind and depth) is hdr, with room for extra more IDs.
+func readSplit(sets *bolt.Bucket, id, hdr []byte, extra int) ([]vaultapi.ID, error) {
+	n, k := binary.Uvarint(hdr)
+	if k <= 0 || k != len(hdr) || n > 1<<40 {
+		return nil, errRefs
+	}
+	var b *bolt.Bucket
+	if sets != nil {
+		b = sets.Bucket(id)
+	}
+	if b == nil {
+		return nil, fmt.Errorf("point %q: %w: its reference set is missing", id, errRefs)
+	}
+	out := make([]vaultapi.ID, 0, min(n, 1<<24)+uint64(extra))
+	next := uint32(0)
+	err := b.ForEach(func(k, v []byte) error {
+		if len(k) != 4 || binary.BigEndian.Uint32(k) != next || len(v)%32 != 0 ||
+			len(v) > 32*setChunk || uint64(len(out)+len(v)/32) > n {
+			return errRefs
+		}
+		next++
+		for ; len(v) > 0; v = v[32:] {
+			out = append(out, vaultapi.ID(v[:32]))
+		}
+		return nil
+	})
+	if err == nil && uint64(len(out)) != n {
+		err = errRefs
+	}
+	if err != nil {
+		return nil, fmt.Errorf("point %q: %w", id, err)
+	}
+	return out, nil
+}
+
+// writeSplit stores refs (sorted) as the split set of point id, replacing
+// whatever set id had.
+func writeSplit(rs refStore, id []byte, refs []vaultapi.ID) error {
+	if rs.sets.Bucket(id) != nil {
+		if err := rs.sets.DeleteBucket(id); err != nil {
+			return err
+		}
+	}
+	b, err := rs.sets.CreateBucket(id)
+	if err != nil {
+		return err
+	}
+	b.FillPercent = 1 // keys arrive in order and are never added to
+	// bbolt keeps the keys and values of a Put until the commit: one
+	// buffer holds them all.
+	buf := make([]byte, 0, 32*len(refs)+4*(len(refs)/setChunk+1))
+	for i := 0; i*setChunk < len(refs); i++ {
+		start := len(buf)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(i))
+		for _, r := range refs[i*setChunk : min((i+1)*setChunk, len(refs))] {
+			buf = append(buf, r[:]...)
+		}
+		if err := b.Put(buf[start:start+4], buf[start+4:]); err != nil {
+			return err
+		}
+	}
+	hdr := binary.AppendUvarint([]byte{refsSplit, 0}, uint64(len(refs)))
+	return rs.refs.Put(id, hdr)
+}
+
+// putRefs stores the set of point id: as the delta enc, or split when enc
+// is nil.
+func putRefs(rs refStore, id []byte, enc []byte, refs []vaultapi.ID) error {
+	if enc == nil {
+		return writeSplit(rs, id, refs)
+	}
+	if rs.sets.Bucket(id) != nil {
+		if err := rs.sets.DeleteBucket(id); err != nil {
+			return err
+		}
+	}
+	return rs.refs.Put(id, enc)
 }
 
 func takeBytes(b []byte) ([]byte, []byte, error) {
@@ -197,41 +314,29 @@ func diff(a, b []vaultapi.ID) (added, removed []vaultapi.ID) {
 	return added, removed
 }
 
-// encodeRefs chooses the smaller of a full set and a delta against the
-// machine's latest point. It also returns the refs that the latest point
-// does not reference (all of them if there is none): the blobs of a point
-// that exists are indexed (AddPoint checked them, and nothing drops a
-// blob that a point references), so only those need checking.
-func encodeRefs(mb *bolt.Bucket, refs []vaultapi.ID) (enc []byte, unknown []vaultapi.ID, err error) {
+// encodeRefs chooses between a delta against the machine's latest point
+// and a full set: it returns the delta, or nil for a full set (putRefs
+// stores either). It also returns the refs that the latest point does not
+// reference (all of them if there is none): the blobs of a point that
+// exists are indexed (AddPoint checked them, and nothing drops a blob that
+// a point references), so only those need checking.
+func encodeRefs(mb *bolt.Bucket, rs refStore, refs []vaultapi.ID) (enc []byte, unknown []vaultapi.ID, err error) {
 	latest := mb.Get(bLatest)
 	if latest == nil {
-		return encodeFull(refs), refs, nil
+		return nil, refs, nil
 	}
-	base, depth, err := readRefs(mb.Bucket(bRefs), latest)
+	base, depth, err := readRefs(rs, latest)
 	if errors.Is(err, ErrNotFound) {
-		return encodeFull(refs), refs, nil
+		return nil, refs, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	added, removed := diff(base, refs)
 	if depth+1 > maxDepth {
-		return encodeFull(refs), added, nil
+		return nil, added, nil
 	}
-	if b := encodeDeltaOf(latest, depth+1, added, removed, len(refs)); b != nil {
-		return b, added, nil
-	}
-	return encodeFull(refs), added, nil
-}
-
-// encodeFull encodes refs (sorted) as a full set.
-func encodeFull(refs []vaultapi.ID) []byte {
-	b := make([]byte, 2, 2+32*len(refs))
-	b[0] = refsFull
-	for _, id := range refs {
-		b = append(b, id[:]...)
-	}
-	return b
+	return encodeDeltaOf(latest, depth+1, added, removed, len(refs)), added, nil
 }
 
 // encodeDelta encodes refs as a delta of the given depth against the point
@@ -275,8 +380,8 @@ func deltaBase(v []byte) ([]byte, int, error) {
 // purgeRefs removes the reference set of point id, first rebasing every
 // delta based on it: onto id's own base when id is a delta (at id's
 // depth, so no chain grows), else as a full set.
-func purgeRefs(refs *bolt.Bucket, id []byte) error {
-	v := refs.Get(id)
+func purgeRefs(rs refStore, id []byte) error {
+	v := rs.refs.Get(id)
 	if v == nil {
 		return nil
 	}
@@ -286,16 +391,18 @@ func purgeRefs(refs *bolt.Bucket, id []byte) error {
 	}
 	var baseSet []vaultapi.ID
 	if myBase != nil {
-		if baseSet, _, err = readRefs(refs, myBase); err != nil {
+		myBase = slices.Clone(myBase)
+		if baseSet, _, err = readRefs(rs, myBase); err != nil {
 			return err
 		}
 	}
 	type rewrite struct {
 		key []byte
-		val []byte
+		set []vaultapi.ID
+		enc []byte // nil: a full set
 	}
 	var deps [][]byte
-	err = refs.ForEach(func(k, v []byte) error {
+	err = rs.refs.ForEach(func(k, v []byte) error {
 		b, _, err := deltaBase(v)
 		if err != nil {
 			return err
@@ -310,23 +417,25 @@ func purgeRefs(refs *bolt.Bucket, id []byte) error {
 	}
 	var out []rewrite
 	for _, k := range deps {
-		set, _, err := readRefs(refs, k)
+		set, _, err := readRefs(rs, k)
 		if err != nil {
 			return err
 		}
-		var enc []byte
+		w := rewrite{key: k, set: set}
 		if myBase != nil {
-			enc = encodeDelta(slices.Clone(myBase), myDepth, baseSet, set)
+			w.enc = encodeDelta(myBase, myDepth, baseSet, set)
 		}
-		if enc == nil {
-			enc = encodeFull(set)
-		}
-		out = append(out, rewrite{k, enc})
+		out = append(out, w)
 	}
 	for _, w := range out {
-		if err := refs.Put(w.key, w.val); err != nil {
+		if err := putRefs(rs, w.key, w.enc, w.set); err != nil {
 			return err
 		}
 	}
-	return refs.Delete(id)
+	if rs.sets != nil && rs.sets.Bucket(id) != nil {
+		if err := rs.sets.DeleteBucket(id); err != nil {
+			return err
+		}
+	}
+	return rs.refs.Delete(id)
 }

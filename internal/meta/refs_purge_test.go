@@ -27,6 +27,12 @@ type refsWorld struct {
 
 func newRefsWorld(t *testing.T) *refsWorld {
 	t.Helper()
+	return newRefsWorldOf(t, 2*setChunk+100) // split sets of three values
+}
+
+// newRefsWorldOf is newRefsWorld with sets of n IDs.
+func newRefsWorldOf(t *testing.T, n int) *refsWorld {
+	t.Helper()
 	s, err := OpenBolt(filepath.Join(t.TempDir(), "meta.db"), func() string { return "vault" })
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +44,7 @@ func newRefsWorld(t *testing.T) *refsWorld {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	w := &refsWorld{t: t, s: s, rng: rand.New(rand.NewPCG(seed, 5)), want: map[string][]vaultapi.ID{}}
-	w.cur = make([]vaultapi.ID, 400)
+	w.cur = make([]vaultapi.ID, n)
 	for i := range w.cur {
 		w.cur[i] = w.newID()
 	}
@@ -112,12 +118,29 @@ func (w *refsWorld) check(when string) {
 		if n := refs.Stats().KeyN; n != len(w.want) {
 			w.t.Errorf("%s: %d reference sets stored, want %d", when, n, len(w.want))
 		}
-		return refs.ForEach(func(k, v []byte) error {
+		split := 0
+		refs.ForEach(func(k, v []byte) error {
 			if v[0] == refsDelta && v[1] > maxDepth {
 				w.t.Errorf("%s: point %s: delta depth %d", when, k, v[1])
 			}
+			if v[0] == refsSplit {
+				split++
+			}
 			return nil
 		})
+		// Every split set has its bucket, and no bucket outlives its point.
+		sets := 0
+		tx.Bucket(bMachines).Bucket([]byte("m1")).Bucket(bRefSets).ForEach(func(k, v []byte) error {
+			if v != nil {
+				w.t.Errorf("%s: refsets holds a value under %q", when, k)
+			}
+			sets++
+			return nil
+		})
+		if sets != split {
+			w.t.Errorf("%s: %d split set buckets, want %d (one per split set)", when, sets, split)
+		}
+		return nil
 	})
 }
 
@@ -165,6 +188,58 @@ func TestPurgeRebases(t *testing.T) {
 	if err := w.s.PurgePoint(context.Background(), "m1", "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("purge of an unknown point: %v, want ErrNotFound", err)
 	}
+}
+
+// TestSplitSetWrittenOnce commits points that share one large set and
+// checks that each commit writes a few pages, not the set again: the set
+// lies in a bucket of its own that no later point rewrites.
+func TestSplitSetWrittenOnce(t *testing.T) {
+	ctx := context.Background()
+	w := newRefsWorldOf(t, 20*setChunk)
+	w.add()
+	allocated := func() int64 { st := w.s.db.Stats(); return st.TxStats.GetPageAlloc() }
+	for i := range 5 {
+		before := allocated()
+		id := fmt.Sprintf("same%d", i)
+		p := vaultapi.Point{ID: id, Machine: "m1", Time: time.Unix(int64(1000+i), 0).UTC()}
+		if err := w.s.AddPoint(ctx, "m1", p, w.cur); err != nil {
+			t.Fatal(err)
+		}
+		w.want[id] = sortedUnique(w.cur)
+		// The set is 640 KiB; a commit rewrites a few small pages.
+		if d := allocated() - before; d > 64<<10 {
+			t.Fatalf("point %d of the same set wrote %d bytes of pages, want at most 64 KiB", i, d)
+		}
+	}
+	w.check("after points of the same set")
+}
+
+// TestRefsReadsInlineFullSets checks that a full set stored inline in the
+// refs bucket, as vaults wrote before split sets, is read, serves as a
+// delta base, and is replaced by split sets when purged.
+func TestRefsReadsInlineFullSets(t *testing.T) {
+	w := newRefsWorld(t)
+	first := w.add()
+	err := w.s.db.Update(func(tx *bolt.Tx) error {
+		rs := refsOf(tx.Bucket(bMachines).Bucket([]byte("m1")))
+		if err := rs.sets.DeleteBucket([]byte(first)); err != nil {
+			return err
+		}
+		b := []byte{refsFull, 0}
+		for _, id := range w.want[first] {
+			b = append(b, id[:]...)
+		}
+		return rs.refs.Put([]byte(first), b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		w.add()
+	}
+	w.check("with an inline full set")
+	w.purge(first)
+	w.check("after purging the inline full set")
 }
 
 func TestSoftDeleteAndJobs(t *testing.T) {

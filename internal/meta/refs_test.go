@@ -90,7 +90,7 @@ func TestRefsDeltas(t *testing.T) {
 				if v[1] > maxDepth {
 					t.Errorf("point %s: delta depth %d > %d", k, v[1], maxDepth)
 				}
-			case refsFull:
+			case refsSplit:
 				fulls++
 			}
 			return nil
