@@ -30,6 +30,11 @@ type backupFlags struct {
 	host          string
 	force         bool
 	systemState   bool
+
+	// ended, if set, is told how the backup ended, on the vault it used
+	// while that is still open (opening the embedded vault again costs
+	// a scan of its metadata file).
+	ended func(v vaultapi.Vault, res *archiver.Result, err error)
 }
 
 func newBackupCmd(g *globals) *cobra.Command {
@@ -93,8 +98,13 @@ func policyPaths(ctx context.Context, g *globals) ([]string, []string, error) {
 
 func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) error {
 	started := time.Now()
+	reported := false
+	f.ended = func(v vaultapi.Vault, res *archiver.Result, err error) {
+		reported = true
+		g.reportManualJobTo(ctx, v, started, res, err)
+	}
 	res, paths, parent, err := doBackup(ctx, g, f, args)
-	if !errors.As(err, new(usageError)) && !errors.Is(err, agent.ErrLocked) {
+	if !reported && !errors.As(err, new(usageError)) && !errors.Is(err, agent.ErrLocked) {
 		g.reportManualJob(ctx, started, res, err)
 	}
 	if err != nil && res == nil {
@@ -126,10 +136,23 @@ func runBackup(ctx context.Context, g *globals, f backupFlags, args []string) er
 	return nil
 }
 
-// reportManualJob reports a backup by hand to the vault, once it ended
-// (the embedded vault's store is free again only then). A failure to
-// report only warns.
+// reportManualJob reports a backup by hand that ended before it opened
+// the vault, opening it for that; see reportManualJobTo.
 func (g *globals) reportManualJob(ctx context.Context, started time.Time, res *archiver.Result, berr error) {
+	s, err := g.openVault(context.WithoutCancel(ctx))
+	if err != nil {
+		if !g.quiet {
+			fmt.Fprintf(g.stderr, "warning: could not report the job to the vault: %v\n", err)
+		}
+		return
+	}
+	defer s.close()
+	g.reportManualJobTo(ctx, s.v, started, res, berr)
+}
+
+// reportManualJobTo reports a backup by hand to the vault v. A failure to
+// report only warns.
+func (g *globals) reportManualJobTo(ctx context.Context, v vaultapi.Vault, started time.Time, res *archiver.Result, berr error) {
 	j := vaultapi.Job{ID: fmt.Sprintf("manual-%d", started.UnixNano()), Trigger: vaultapi.TriggerManual,
 		Status: vaultapi.StatusOK, Started: started, Ended: time.Now()}
 	switch {
@@ -144,19 +167,14 @@ func (g *globals) reportManualJob(ctx context.Context, started time.Time, res *a
 			j.Status = vaultapi.StatusPartial
 		}
 	}
-	s, err := g.openVault(context.WithoutCancel(ctx))
-	if err == nil {
-		err = s.v.ReportJob(context.WithoutCancel(ctx), j)
-		s.close()
-	}
-	if err != nil && !g.quiet {
+	if err := v.ReportJob(context.WithoutCancel(ctx), j); err != nil && !g.quiet {
 		fmt.Fprintf(g.stderr, "warning: could not report the job to the vault: %v\n", err)
 	}
 }
 
 // doBackup makes one recovery point of args (the policy's paths if none)
 // under the backup lock (unless g.noLock: the caller holds it).
-func doBackup(ctx context.Context, g *globals, f backupFlags, args []string) (*archiver.Result, []string, *vaultapi.Point, error) {
+func doBackup(ctx context.Context, g *globals, f backupFlags, args []string) (res *archiver.Result, _ []string, _ *vaultapi.Point, err error) {
 	if len(args) == 0 && !f.systemState {
 		ps, excl, err := policyPaths(ctx, g)
 		if err != nil {
@@ -240,6 +258,9 @@ func doBackup(ctx context.Context, g *globals, f backupFlags, args []string) (*a
 		return nil, nil, nil, err
 	}
 	defer s.close()
+	if f.ended != nil { // before the vault closes
+		defer func() { f.ended(s.v, res, err) }()
+	}
 
 	var parent *vaultapi.Point
 	if !f.force {
@@ -267,12 +288,12 @@ func doBackup(ctx context.Context, g *globals, f backupFlags, args []string) (*a
 	if status.on {
 		opts.Progress = func(p archiver.Progress) { status.set(backupProgressLine(p)) }
 	}
-	res, err := archiver.Backup(ctx, r, opts)
+	out, err := archiver.Backup(ctx, r, opts)
 	status.done()
 	if err != nil {
 		return nil, paths, parent, err
 	}
-	return &res, paths, parent, nil
+	return &out, paths, parent, nil
 }
 
 func parentID(p *vaultapi.Point) string {

@@ -108,6 +108,7 @@ func TestCopyAll(t *testing.T) {
 // (a point's reference set) compacts to a file without free pages, so the
 // next close leaves it alone instead of compacting again.
 func TestCompactConverges(t *testing.T) {
+	defer SetCompactFraction(4)()
 	path := filepath.Join(t.TempDir(), "meta.db")
 	s, err := OpenBolt(path, func() string { return "v" })
 	if err != nil {
