@@ -431,18 +431,17 @@ func (s *Bolt) DeleteSession(ctx context.Context, machine, id string) error {
 	})
 }
 
-// AddPoint records a recovery point; the machine's pending blob entries
-// enter the index in the same transaction.
+// AddPoint records a recovery point. Its blobs may still be pending
+// (bolt_pending.go): they stay so, and enter the index when enough wait.
 func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, refs []vaultapi.ID) error {
+	// No pack is added meanwhile, so pend and the transaction's index
+	// together hold every blob stored so far.
 	s.pending.mu.Lock()
 	defer s.pending.mu.Unlock()
 	pend := s.pending.of(machine)
-	err := s.update(ctx, func(tx *bolt.Tx) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
 		mb, err := machineBucket(tx, machine)
 		if err != nil {
-			return err
-		}
-		if err := mergePending(mb, pend); err != nil {
 			return err
 		}
 		blobs := mb.Bucket(bBlobs)
@@ -460,6 +459,9 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 		var missing []vaultapi.ID
 		c := blobs.Cursor()
 		for _, id := range unknown {
+			if _, ok := pend.find(id); ok {
+				continue
+			}
 			if k, _ := c.Seek(id[:]); !bytes.Equal(k, id[:]) {
 				missing = append(missing, id)
 			}
@@ -479,10 +481,6 @@ func (s *Bolt) AddPoint(ctx context.Context, machine string, p vaultapi.Point, r
 		}
 		return mb.Put(bLatest, []byte(p.ID))
 	})
-	if err == nil {
-		s.pending.publish(machine, nil)
-	}
-	return err
 }
 
 func (s *Bolt) Points(ctx context.Context, machine string) ([]vaultapi.Point, error) {

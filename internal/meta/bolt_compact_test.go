@@ -126,14 +126,16 @@ func fileSize(t *testing.T, path string) int64 {
 	return fi.Size()
 }
 
-// TestBoltCloseCompact fills the index the way a backup does, which leaves
-// about a third of the file free, and has CloseCompact copy files a
-// quarter free: it shrinks the file, and everything reads back the same,
-// pack numbers keep counting, and new packs go in.
+// TestBoltCloseCompact fills the index the way a backup does, merging the
+// pending entries every thousand blobs, which leaves much of the file
+// free, and has CloseCompact copy files a quarter free: it shrinks the
+// file, and everything reads back the same, pack numbers keep counting,
+// and new packs go in.
 func TestBoltCloseCompact(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
 	path := filepath.Join(t.TempDir(), "meta.db")
+	defer meta.SetPendingMax(1000)()
 	defer meta.SetCompactFraction(4)()
 	s := openBolt(t, path)
 	recs, ids, _ := fillStore(t, s, r, 20, 2000)
@@ -189,41 +191,12 @@ func TestBoltCloseCompact(t *testing.T) {
 	}
 }
 
-// TestBoltCloseKeepsReusablePages: after a backup-like fill, about a third
-// of the file is free pages, which the next backup reuses; CloseCompact
-// leaves the file in place (no copy at the end of a first backup) and only
-// cuts off the room past its last page.
-func TestBoltCloseKeepsReusablePages(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	path := filepath.Join(t.TempDir(), "meta.db")
-	s := openBolt(t, path)
-	recs, ids, _ := fillStore(t, s, r, 20, 2000)
-	want := readState(t, s, "m", recs, ids)
-	before, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CloseCompact(); err != nil {
-		t.Fatal(err)
-	}
-	after, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !os.SameFile(before, after) || after.Size() > before.Size() {
-		t.Fatalf("CloseCompact of a file a third free: rewritten %v, size %d -> %d; want it kept, not larger",
-			!os.SameFile(before, after), before.Size(), after.Size())
-	}
-	s = openBolt(t, path)
-	defer s.Close()
-	checkState(t, "after close", readState(t, s, "m", recs, ids), want)
-}
-
 // TestBoltOpenAfterCompaction opens the store while another handle holds
 // it and compacts it on close: the waiting open must end up on the new
 // file at the path, not on the replaced one.
 func TestBoltOpenAfterCompaction(t *testing.T) {
 	ctx := context.Background()
+	defer meta.SetPendingMax(1000)()
 	defer meta.SetCompactFraction(4)()
 	r := rand.New(rand.NewPCG(3, 4))
 	path := filepath.Join(t.TempDir(), "meta.db")

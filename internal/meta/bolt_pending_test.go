@@ -158,19 +158,26 @@ func TestPendingLifecycle(t *testing.T) {
 			}
 		}
 	})
+	// A point that references pending blobs commits; they stay pending.
 	if err := s.AddPoint(ctx, "m", vaultapi.Point{ID: "p1", Machine: "m", Info: refs[0]}, refs); err != nil {
 		t.Fatal(err)
 	}
-	if n, p := indexState(t, s); n != len(want) || p != 0 {
-		t.Fatalf("after the commit: %d indexed, %d packs pending; want %d and 0", n, p, len(want))
+	if n, p := indexState(t, s); n != 0 || p != 3 {
+		t.Fatalf("after the commit: %d indexed, %d packs pending; want 0 and 3", n, p)
 	}
 	checkLocated(t, s, want, absent)
+	// One it does not hold is refused, naming just that blob.
+	err := s.AddPoint(ctx, "m", vaultapi.Point{ID: "p2", Machine: "m", Info: refs[0]}, append(slices.Clone(refs), absent))
+	var me *vaultapi.MissingBlobsError
+	if !errors.As(err, &me) || len(me.IDs) != 1 || me.IDs[0] != absent {
+		t.Fatalf("a point with a blob neither indexed nor pending: %v, want it missing alone", err)
+	}
 	s.Close()
 	s = openPendingStore(t, path, false)
 	defer s.Close()
 	checkLocated(t, s, want, absent)
-	if got := s.pending.of("m"); got != nil {
-		t.Errorf("after the commit and a reopen, %d entries pending in memory, want 0", len(got))
+	if got := s.pending.of("m"); len(got) != len(want) {
+		t.Errorf("after the commit and a reopen, %d entries pending in memory, want %d", len(got), len(want))
 	}
 }
 

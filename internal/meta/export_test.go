@@ -7,3 +7,11 @@ func SetCompactFraction(n int64) (restore func()) {
 	compactFraction = n
 	return func() { compactFraction = old }
 }
+
+// SetPendingMax sets how many pending entries wait before they enter the
+// index, for a test; the returned func restores it.
+func SetPendingMax(n int) (restore func()) {
+	old := pendingMax
+	pendingMax = n
+	return func() { pendingMax = old }
+}
