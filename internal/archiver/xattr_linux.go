@@ -35,6 +35,14 @@ func (d *fdDir) ownXattrs() ([]format.Xattr, error) { return fdXattrs(d.fd(), d.
 func (f rawFile) xattrs() ([]format.Xattr, error) { return fdXattrs(int(f), "") }
 
 func fdXattrs(fd int, name string) ([]format.Xattr, error) {
+	// Most files have no attributes: a list into a buffer on the stack
+	// answers that without the allocation of the general path (whose
+	// buffer escapes through its function values), once per file.
+	var small [256]byte
+	n, err := unix.Flistxattr(fd, small[:])
+	if err == nil && n == 0 || ignorableXattrErr(err) {
+		return nil, nil
+	}
 	return readXattrs(name,
 		func(buf []byte) (int, error) { return unix.Flistxattr(fd, buf) },
 		func(attr string, buf []byte) (int, error) { return unix.Fgetxattr(fd, attr, buf) })
