@@ -71,6 +71,7 @@ operator action such as deleting a recovery point or setting a policy),
 	addProfileFlags(root)
 
 	root.AddCommand(
+		newInitCmd(g),
 		newBackupCmd(g),
 		withPointsDelete(g, newPointsCmd(g)),
 		newLsCmd(g),
