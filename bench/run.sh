@@ -11,8 +11,9 @@
 #   --out DIR       work and result directory (default $COFFER_BENCH_OUT, else
 #                   ../bench-out beside the repository); stage copies, repositories
 #                   and restores live here, results go to DIR/results
-#   --runs N        rounds (default 3); every round runs every scenario for every
-#                   tool, tools interleaved, so paired ratios come from one window
+#   --runs N        rounds (default 3); every round runs every scenario step by
+#                   step, each step for every tool in turn (their order rotating
+#                   from round to round), so paired ratios come from one window
 #   --tools LIST    default coffer,restic,borg (+kopia when on PATH)
 #   --scenarios L   default linux,pg,gotree
 #
@@ -200,7 +201,7 @@ timed() {
     tail -n 30 "$base.log" >&2
     die "$tool $step ($scen, round $round) failed with exit $rc; log above and in $base.log"
   fi
-  [ -f "$tf" ] || return 0  # the tool has no such step (coffer init)
+  [ -f "$tf" ] || return 0  # the tool has no such step
   local wall user sys rss
   read -r wall user sys rss < <(tail -n 1 "$tf")
   echo "$round,$scen,$tool,$step,$wall,$user,$sys,$rss,$(dusb "$repo"),$(dusb "$repo.state")" >>"$res/runs.csv"
@@ -208,60 +209,85 @@ timed() {
     "$(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')" "$((rss / 1024))" >&2
 }
 
-run_one() {  # run_one: one scenario for one tool (round, scen, tool set by the caller)
-  local a b stage rd rootdir one1 vf content meta onef
+# A round runs one scenario step by step, each step for every tool in turn
+# (step-major): the tools' initial backups follow one another within seconds,
+# so a pair of them shares the machine's state of that moment, which on a
+# shared host moves by a third within minutes. The tools' order rotates from
+# round to round, so none always goes first. Untimed syncs between steps keep
+# one tool's writeback out of the next tool's step.
+
+# for_tools FUNC: runs FUNC once per tool of this round's order, with tool, repo
+# and rd set.
+for_tools() {
+  local t
+  for t in "${ORDER[@]}"; do
+    tool=$t repo=$out/repos/$t-$scen rd=$out/restore/$t-$scen
+    "$@"
+  done
+}
+
+step_fresh() { tool_wipe "$tool" "$repo"; discard "$rd"; }
+step_init() { timed init tool_init "$tool" "$repo"; sync; }
+step_backup() {  # step_backup STEP TAG
+  timed "$1" tool_backup "$tool" "$repo" "$stage" "$2"; sync
+}
+step_backup_pass() {  # Coffer only: the unchanged backup with the passphrase given
+  [ "$tool" = coffer ] || return 0
+  BENCH_COFFER_PASS=1 timed backup_A2_pass tool_backup "$tool" "$repo" "$stage" A2; sync
+}
+step_restores() {  # the full restore, its check, and the one-file restore
+  local rootdir vf content meta one1 onef
+  settle
+  timed restore_full tool_restore "$tool" "$repo" B "$rd/full"
+  rootdir=$(tool_root "$tool" "$rd/full" "$stage")
+  if [ ! -d "$rootdir" ]; then
+    ls -la "$rd/full" >&2 || true
+    die "$tool restore_full: restored tree not found at $rootdir"
+  fi
+  vf=$logs/r$round-$scen-$tool-verify.txt
+  # checksums for content; --modify-window=-1 compares mtimes to the nanosecond
+  rsync -anci --modify-window=-1 --delete "$b/" "$rootdir/" >"$vf" || die "verify rsync failed for $tool"
+  content=$(grep -c '^[<>ch*]' "$vf" || true)
+  meta=$(grep -c '^\.' "$vf" || true)
+  discard "$rd/full"
+  sync
+
+  timed restore_one tool_restore1 "$tool" "$repo" B "$stage" "${ONE[$scen]}" "$rd/one"
+  one1=$(tool_file "$tool" "$rd/one" "$stage" "${ONE[$scen]}")
+  if cmp -s "$one1" "$b/${ONE[$scen]}"; then onef=ok; else onef=FAIL; fi
+  discard "$rd"
+  echo "$round,$scen,$tool,$content,$meta,$onef" >>"$res/verify.csv"
+  say "  verify $tool $scen: $content content diffs, $meta metadata-only diffs, one file $onef"
+  if [ "$content" != 0 ] || [ "$onef" != ok ]; then
+    head -n 20 "$vf" >&2
+    die "$tool restored $scen wrongly (round $round): see $vf"
+  fi
+  if [ "$meta" != 0 ] && [ "$tool" = coffer ]; then
+    head -n 20 "$vf" >&2
+    die "coffer restored $scen with metadata differences (round $round): see $vf"
+  fi
+}
+step_wipe() { tool_wipe "$tool" "$repo"; }
+
+run_round() {  # run_round: one scenario for every tool (round, scen, ORDER set by the caller)
+  local a b stage tool repo rd
   a=$(scen_a "$scen"); b=$(scen_b "$scen")
   stage=$out/stage/$scen
-  repo=$out/repos/$tool-$scen
-  rd=$out/restore/$tool-$scen
-  tool_wipe "$tool" "$repo"
-  discard "$rd"
+  for_tools step_fresh
   sync_to "$a" "$stage"
   warm "$stage"
-
-  timed init tool_init "$tool" "$repo"
-  timed backup_A tool_backup "$tool" "$repo" "$stage" A
+  for_tools step_init
+  for_tools step_backup backup_A A
   if scen_full "$scen"; then
-    timed backup_A2 tool_backup "$tool" "$repo" "$stage" A2
-    if [ "$tool" = coffer ]; then
-      BENCH_COFFER_PASS=1 timed backup_A2_pass tool_backup "$tool" "$repo" "$stage" A2
-    fi
+    for_tools step_backup backup_A2 A2
+    for_tools step_backup_pass
   fi
   sync_to "$b" "$stage"
-  timed backup_B tool_backup "$tool" "$repo" "$stage" B
-
+  for_tools step_backup backup_B B
   if scen_full "$scen"; then
-    settle
-    timed restore_full tool_restore "$tool" "$repo" B "$rd/full"
-    rootdir=$(tool_root "$tool" "$rd/full" "$stage")
-    if [ ! -d "$rootdir" ]; then
-      ls -la "$rd/full" >&2 || true
-      die "$tool restore_full: restored tree not found at $rootdir"
-    fi
-    vf=$logs/r$round-$scen-$tool-verify.txt
-    # checksums for content; --modify-window=-1 compares mtimes to the nanosecond
-    rsync -anci --modify-window=-1 --delete "$b/" "$rootdir/" >"$vf" || die "verify rsync failed for $tool"
-    content=$(grep -c '^[<>ch*]' "$vf" || true)
-    meta=$(grep -c '^\.' "$vf" || true)
-    discard "$rd/full"
-    sync
-
-    timed restore_one tool_restore1 "$tool" "$repo" B "$stage" "${ONE[$scen]}" "$rd/one"
-    one1=$(tool_file "$tool" "$rd/one" "$stage" "${ONE[$scen]}")
-    if cmp -s "$one1" "$b/${ONE[$scen]}"; then onef=ok; else onef=FAIL; fi
-    discard "$rd"
-    echo "$round,$scen,$tool,$content,$meta,$onef" >>"$res/verify.csv"
-    say "  verify $tool $scen: $content content diffs, $meta metadata-only diffs, one file $onef"
-    if [ "$content" != 0 ] || [ "$onef" != ok ]; then
-      head -n 20 "$vf" >&2
-      die "$tool restored $scen wrongly (round $round): see $vf"
-    fi
-    if [ "$meta" != 0 ] && [ "$tool" = coffer ]; then
-      head -n 20 "$vf" >&2
-      die "coffer restored $scen with metadata differences (round $round): see $vf"
-    fi
+    for_tools step_restores
   fi
-  tool_wipe "$tool" "$repo"
+  for_tools step_wipe
   sync
 }
 
@@ -294,11 +320,12 @@ for s in "${SCENS[@]}"; do
 done
 start=$SECONDS
 for ((round = 1; round <= runs; round++)); do
+  # This round's tool order: the list rotated by one more each round.
+  k=$(((round - 1) % ${#TOOLS[@]}))
+  ORDER=("${TOOLS[@]:k}" "${TOOLS[@]:0:k}")
   for scen in "${SCENS[@]}"; do
-    for tool in "${TOOLS[@]}"; do
-      say "round $round/$runs: $scen $tool"
-      run_one
-    done
+    say "round $round/$runs: $scen, tools in the order ${ORDER[*]}"
+    run_round
   done
 done
 say "measured in $((SECONDS - start)) s"

@@ -1,8 +1,8 @@
 # tools.sh - one uniform interface over the tools that bench/run.sh compares.
 # Sourced by run.sh (bash). Every function takes the tool name first:
 #
-#   tool_init     TOOL REPO            create an empty repository (no-op where the
-#                                      first backup creates it)
+#   tool_init     TOOL REPO            create an empty repository (and the
+#                                      client's keys)
 #   tool_backup   TOOL REPO SRC TAG    back up the directory SRC (absolute path)
 #   tool_restore  TOOL REPO TAG DEST   restore the latest point (whose tag is TAG)
 #                                      completely into DEST
@@ -91,7 +91,7 @@ tool_init() {
   mkdir -p "$repo.state"
   ( _tool_env "$tool" "$repo"
     case $tool in
-      coffer) : ;;  # the first backup creates the vault and the keys
+      coffer) _run "$COFFER_BIN" init -q ;;  # the vault and the machine's keys
       restic) _run restic init -q ;;
       borg)   _run borg init -e repokey-blake2 "$repo" ;;
       kopia)  _run kopia repository create filesystem --path "$repo" ;;
