@@ -42,26 +42,18 @@ func runInit(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	slots, err := s.v.KeySlots(ctx)
-	s.close()
+	_, created, err := g.openRepoOn(ctx, s, true, true)
+	if cerr := s.close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close the vault: %w", cerr)
+	}
 	if err != nil {
 		return err
-	}
-	created := len(slots) == 0
-	_, s, err = g.openRepo(ctx, true)
-	if err != nil {
-		return err
-	}
-	if err := s.close(); err != nil {
-		return fmt.Errorf("close the vault: %w", err)
 	}
 	where := "the vault server this machine is registered with"
 	if s.remote == nil {
-		dir, err := g.vaultDir()
-		if err != nil {
+		if where, err = g.vaultDir(); err != nil {
 			return err
 		}
-		where = dir
 	}
 	if g.json {
 		return writeJSON(g.stdout, map[string]any{"type": "init", "created": created, "vault": where})

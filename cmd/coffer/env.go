@@ -183,24 +183,31 @@ func (g *globals) openRepoKeys(ctx context.Context, create, kept bool) (*repo.Re
 	if err != nil {
 		return nil, nil, err
 	}
-	slots, err := s.v.KeySlots(ctx)
+	r, _, err := g.openRepoOn(ctx, s, create, kept)
 	if err != nil {
 		s.close()
 		return nil, nil, err
 	}
+	return r, s, nil
+}
+
+// openRepoOn is openRepoKeys on the open vault s; created tells whether it
+// made the machine's keys. The caller closes s.
+func (g *globals) openRepoOn(ctx context.Context, s *session, create, kept bool) (r *repo.Repo, created bool, err error) {
+	slots, err := s.v.KeySlots(ctx)
+	if err != nil {
+		return nil, false, err
+	}
 	if len(slots) == 0 && !create {
-		s.close()
-		return nil, nil, repo.ErrNoKeys
+		return nil, false, repo.ErrNoKeys
 	}
 	v, err := g.wrapVault(ctx, s.v) // bandwidth limits, on-demand mark
 	if err != nil {
-		s.close()
-		return nil, nil, err
+		return nil, false, err
 	}
-	r, created, err := g.unlock(ctx, v, slots, create, kept)
+	r, created, err = g.unlock(ctx, v, slots, create, kept)
 	if err != nil {
-		s.close()
-		return nil, nil, err
+		return nil, false, err
 	}
 	g.ensureVerifier(ctx, s, r.Keys)
 	if s.remote != nil {
@@ -209,7 +216,7 @@ func (g *globals) openRepoKeys(ctx context.Context, create, kept bool) (*repo.Re
 	if created && !g.quiet {
 		fmt.Fprintln(g.stderr, "Created this machine's keys. Keep the passphrase safe: without it the backups cannot be read.\nAdd a recovery key with: coffer key add-recovery")
 	}
-	return r, s, nil
+	return r, created, nil
 }
 
 // unlock opens the keys of v, whose key slots are slots: with the keys

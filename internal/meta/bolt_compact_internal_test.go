@@ -2,16 +2,11 @@ package meta
 
 import (
 	"bytes"
-	"context"
-	"encoding/binary"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/coffer-backup/coffer/internal/vaultapi"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -174,74 +169,5 @@ func TestCompactConverges(t *testing.T) {
 	}
 	if !os.SameFile(before, after) {
 		t.Fatalf("a compacted store was compacted again on its next close")
-	}
-}
-
-// TestCloseKeepsReusablePages: blobs stored the way a backup stores them,
-// merged into the index every 12,000, leave between a quarter and half of
-// the file free, pages the next backup reuses. CloseCompact keeps such a
-// file (no copy at the end of a first backup) and cuts off only the room
-// past its last page.
-func TestCloseKeepsReusablePages(t *testing.T) {
-	ctx := context.Background()
-	defer SetPendingMax(12000)()
-	path := filepath.Join(t.TempDir(), "meta.db")
-	s, err := OpenBolt(path, func() string { return "v" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateMachine(ctx, Machine{ID: "m", Name: "m"}); err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	var ids []vaultapi.ID
-	for p := range 20 {
-		es := make([]vaultapi.PackEntry, 2000)
-		for i := range es {
-			for j := 0; j < 32; j += 8 {
-				binary.LittleEndian.PutUint64(es[i].ID[j:], r.Uint64())
-			}
-			es[i].Kind, es[i].Offset, es[i].Length = vaultapi.KindData, uint64(8+100*i), 100
-			ids = append(ids, es[i].ID)
-		}
-		if err := s.AddPack(ctx, "m", PackRecord{Name: fmt.Sprintf("%064x", p+1), Size: 1 << 20, Blobs: len(es)}, es); err != nil {
-			t.Fatal(err)
-		}
-	}
-	free, slack, used, err := s.waste()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if free*4 < used || free*2 >= used {
-		t.Fatalf("the fill left %d of %d bytes free; the test needs between a quarter and a half", free, used)
-	}
-	before, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CloseCompact(); err != nil {
-		t.Fatal(err)
-	}
-	after, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !os.SameFile(before, after) || after.Size() != used || slack == 0 {
-		t.Fatalf("close of a file %d%% free: rewritten %v, size %d -> %d (slack %d); want it kept and cut to %d",
-			100*free/used, !os.SameFile(before, after), before.Size(), after.Size(), slack, used)
-	}
-	s, err = OpenBolt(path, func() string { return "v" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	has, err := s.HasBlobs(ctx, "m", ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, ok := range has {
-		if !ok {
-			t.Fatalf("blob %d of %d lost after the close", i, len(ids))
-		}
 	}
 }

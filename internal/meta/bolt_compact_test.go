@@ -92,6 +92,17 @@ func checkState(t *testing.T, what string, got, want vaultState) {
 // and commits a point referencing them all.
 func fillStore(t *testing.T, s *meta.Bolt, r *rand.Rand, packs, perPack int) ([]meta.PackRecord, []vaultapi.ID, []vaultapi.PackEntry) {
 	t.Helper()
+	recs, ids, all := addPacks(t, s, r, packs, perPack)
+	p := vaultapi.Point{ID: "p1", Machine: "m", Time: time.Unix(100, 0).UTC(), Info: ids[0]}
+	if err := s.AddPoint(context.Background(), "m", p, ids); err != nil {
+		t.Fatal(err)
+	}
+	return recs, ids, all
+}
+
+// addPacks makes machine "m" and stores packs of random blobs for it.
+func addPacks(t *testing.T, s *meta.Bolt, r *rand.Rand, packs, perPack int) ([]meta.PackRecord, []vaultapi.ID, []vaultapi.PackEntry) {
+	t.Helper()
 	ctx := context.Background()
 	if err := s.CreateMachine(ctx, meta.Machine{ID: "m", Name: "m", Created: time.Unix(0, 0).UTC()}); err != nil {
 		t.Fatal(err)
@@ -110,11 +121,24 @@ func fillStore(t *testing.T, s *meta.Bolt, r *rand.Rand, packs, perPack int) ([]
 			ids = append(ids, e.ID)
 		}
 	}
-	p := vaultapi.Point{ID: "p1", Machine: "m", Time: time.Unix(100, 0).UTC(), Info: ids[0]}
-	if err := s.AddPoint(ctx, "m", p, ids); err != nil {
+	return recs, ids, all
+}
+
+// closeStat closes s with CloseCompact and returns what its file at path
+// was before and after.
+func closeStat(t *testing.T, s *meta.Bolt, path string) (before, after os.FileInfo) {
+	t.Helper()
+	before, err := os.Stat(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return recs, ids, all
+	if err := s.CloseCompact(); err != nil {
+		t.Fatal(err)
+	}
+	if after, err = os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	return before, after
 }
 
 func fileSize(t *testing.T, path string) int64 {
@@ -165,22 +189,11 @@ func TestBoltCloseCompact(t *testing.T) {
 	}
 	// Too few free pages for a copy: the file is not rewritten, only the
 	// room bbolt grew it by past its last page is cut off.
-	size := fileSize(t, path)
-	fiBefore, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CloseCompact(); err != nil {
-		t.Fatal(err)
-	}
-	fiAfter, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fiBefore, fiAfter := closeStat(t, s, path)
 	if !os.SameFile(fiBefore, fiAfter) {
 		t.Fatalf("CloseCompact of a nearly compact file rewrote it")
 	}
-	if got := fileSize(t, path); got > size {
+	if size, got := fiBefore.Size(), fiAfter.Size(); got > size {
 		t.Fatalf("CloseCompact of a nearly compact file: size %d -> %d, want at most %d", size, got, size)
 	}
 	s = openBolt(t, path)
@@ -188,6 +201,41 @@ func TestBoltCloseCompact(t *testing.T) {
 	locs, err = s.Locate(ctx, "m", []vaultapi.ID{es[3].ID, ids[5]})
 	if err != nil || locs[0].Pack != rec.Name || locs[1] != want.locs[5] {
 		t.Fatalf("Locate after the file was cut to its last page: got %+v, %v", locs, err)
+	}
+}
+
+// TestBoltCloseKeepsReusablePages: blobs stored the way a backup stores
+// them, merged into the index every 12,000, leave between a quarter and
+// half of the file free, pages the next backup reuses. CloseCompact keeps
+// such a file (no copy at the end of a first backup) and cuts off only the
+// room past its last page.
+func TestBoltCloseKeepsReusablePages(t *testing.T) {
+	defer meta.SetPendingMax(12000)()
+	path := filepath.Join(t.TempDir(), "meta.db")
+	s := openBolt(t, path)
+	_, ids, _ := addPacks(t, s, rand.New(rand.NewPCG(1, 2)), 20, 2000)
+	free, slack, used, err := s.Waste()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if free*4 < used || free*2 >= used {
+		t.Fatalf("the fill left %d of %d bytes free; the test needs between a quarter and a half", free, used)
+	}
+	before, after := closeStat(t, s, path)
+	if !os.SameFile(before, after) || after.Size() != used || slack == 0 {
+		t.Fatalf("close of a file %d%% free: rewritten %v, size %d -> %d (slack %d); want it kept and cut to %d",
+			100*free/used, !os.SameFile(before, after), before.Size(), after.Size(), slack, used)
+	}
+	s = openBolt(t, path)
+	defer s.Close()
+	has, err := s.HasBlobs(context.Background(), "m", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range has {
+		if !ok {
+			t.Fatalf("blob %d of %d lost after the close", i, len(ids))
+		}
 	}
 }
 

@@ -15,3 +15,6 @@ func SetPendingMax(n int) (restore func()) {
 	pendingMax = n
 	return func() { pendingMax = old }
 }
+
+// Waste is waste, for the tests outside the package.
+func (s *Bolt) Waste() (free, slack, used int64, err error) { return s.waste() }

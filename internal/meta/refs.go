@@ -188,10 +188,8 @@ func readSplit(sets *bolt.Bucket, id, hdr []byte, extra int) ([]vaultapi.ID, err
 // writeSplit stores refs (sorted) as the split set of point id, replacing
 // whatever set id had.
 func writeSplit(rs refStore, id []byte, refs []vaultapi.ID) error {
-	if rs.sets.Bucket(id) != nil {
-		if err := rs.sets.DeleteBucket(id); err != nil {
-			return err
-		}
+	if err := dropSplit(rs, id); err != nil {
+		return err
 	}
 	b, err := rs.sets.CreateBucket(id)
 	if err != nil {
@@ -221,12 +219,18 @@ func putRefs(rs refStore, id []byte, enc []byte, refs []vaultapi.ID) error {
 	if enc == nil {
 		return writeSplit(rs, id, refs)
 	}
-	if rs.sets.Bucket(id) != nil {
-		if err := rs.sets.DeleteBucket(id); err != nil {
-			return err
-		}
+	if err := dropSplit(rs, id); err != nil {
+		return err
 	}
 	return rs.refs.Put(id, enc)
+}
+
+// dropSplit deletes the split set of point id, if it has one.
+func dropSplit(rs refStore, id []byte) error {
+	if rs.sets == nil || rs.sets.Bucket(id) == nil {
+		return nil
+	}
+	return rs.sets.DeleteBucket(id)
 }
 
 func takeBytes(b []byte) ([]byte, []byte, error) {
@@ -432,10 +436,8 @@ func purgeRefs(rs refStore, id []byte) error {
 			return err
 		}
 	}
-	if rs.sets != nil && rs.sets.Bucket(id) != nil {
-		if err := rs.sets.DeleteBucket(id); err != nil {
-			return err
-		}
+	if err := dropSplit(rs, id); err != nil {
+		return err
 	}
 	return rs.refs.Delete(id)
 }
