@@ -11,34 +11,42 @@ import (
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
-// locateBatch is how many blob IDs one Locate call asks for.
-const locateBatch = 8192
+// Locate batch sizes: the first batch is small so that fetching starts
+// soon after the plan does; later ones grow to locateBatch.
+const (
+	locateFirst = 512
+	locateBatch = 8192
+)
 
 // locator finds where blobs are while the plan still walks the trees:
-// IDs go out in batches as they are first needed, so locating a whole
-// tree's 80k blobs overlaps planning instead of following it, with at
-// most GOMAXPROCS batches in flight.
+// IDs go out in batches as they are first needed, with at most GOMAXPROCS
+// batches in flight, and each batch's locations go to deliver as soon as
+// they are known, so that fetching overlaps planning instead of
+// following it.
 type locator struct {
 	ctx     context.Context
 	v       vaultapi.Vault
+	deliver func([]vaultapi.Location)
 	pending []vaultapi.ID
+	batch   int
 	slots   chan struct{}
 	wg      sync.WaitGroup
 
-	mu    sync.Mutex
-	found []vaultapi.Location
-	errs  []error
+	mu   sync.Mutex
+	errs []error
 }
 
-func newLocator(ctx context.Context, v vaultapi.Vault) *locator {
-	return &locator{ctx: ctx, v: v, slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+func newLocator(ctx context.Context, v vaultapi.Vault, deliver func([]vaultapi.Location)) *locator {
+	return &locator{ctx: ctx, v: v, deliver: deliver, batch: locateFirst,
+		slots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 }
 
-// add queues id, which the plan needs for the first time.
+// add queues id, which the plan needs fetched.
 func (l *locator) add(id vaultapi.ID) {
 	l.pending = append(l.pending, id)
-	if len(l.pending) >= locateBatch {
+	if len(l.pending) >= l.batch {
 		l.flush()
+		l.batch = min(2*l.batch, locateBatch)
 	}
 }
 
@@ -55,22 +63,22 @@ func (l *locator) flush() {
 	go func() {
 		defer func() { <-l.slots; l.wg.Done() }()
 		locs, err := l.v.Locate(l.ctx, ids)
-		l.mu.Lock()
-		defer l.mu.Unlock()
 		if err != nil {
+			l.mu.Lock()
 			l.errs = append(l.errs, err)
+			l.mu.Unlock()
 			return
 		}
-		l.found = append(l.found, locs...)
+		l.deliver(locs)
 	}()
 }
 
-// wait sends what is queued and returns every location found.
-func (l *locator) wait() ([]vaultapi.Location, error) {
+// wait sends what is queued and waits until every batch is delivered.
+func (l *locator) wait() error {
 	l.flush()
 	l.wg.Wait()
 	if err := errors.Join(l.errs...); err != nil {
-		return nil, fmt.Errorf("locate blobs: %w", err)
+		return fmt.Errorf("locate blobs: %w", err)
 	}
-	return l.found, nil
+	return nil
 }

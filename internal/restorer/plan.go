@@ -303,17 +303,14 @@ func (rs *restore) planFile(d *rdir, name, path string, n *format.Node) (bool, e
 			rs.bytesDone.Add(uint64(c.Size))
 			continue
 		}
-		ts, seen := rs.needs[c.ID]
-		if !seen && rs.loc != nil {
-			rs.loc.add(c.ID)
-		}
-		rs.needs[c.ID] = append(ts, target{file: ft, chunk: i})
 		ft.remaining++
 	}
 	if ft.remaining == 0 {
 		rs.finishNow(ft)
+		return !ft.failed, nil
 	}
-	return !ft.failed, nil
+	rs.needChunks(ft, have)
+	return true, nil
 }
 
 // sameChunks reads an existing file of the right size and reports which of

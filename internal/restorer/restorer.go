@@ -183,10 +183,16 @@ type restore struct {
 	priv   bool
 	cr     *creator
 
-	dirs      []*rdir
-	files     []*fileTask
-	needs     map[vaultapi.ID][]target
-	loc       *locator // finds the needed blobs while the plan runs (nil in a dry run)
+	cancel context.CancelCauseFunc // ends the restore (plan and fetch) with an error
+
+	dirs  []*rdir
+	files []*fileTask
+	// needs says which chunks each blob fills; the plan adds to it while
+	// the fetch workers take from it.
+	needMu    sync.Mutex
+	needs     map[vaultapi.ID]need
+	freshIDs  []vaultapi.ID // the plan's scratch
+	loc       *locator      // finds the needed blobs while the plan runs (nil in a dry run)
 	leaders   map[uint64]*leader
 	followers []follower
 
@@ -211,7 +217,9 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 		return Result{}, err
 	}
 	opts.Target = tgt
-	rs := &restore{ctx: ctx, r: r, opts: opts, needs: make(map[vaultapi.ID][]target),
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	rs := &restore{ctx: ctx, cancel: cancel, r: r, opts: opts, needs: make(map[vaultapi.ID]need),
 		leaders: make(map[uint64]*leader), owners: newOwners(opts.NumericOwner), priv: privileged(),
 		cr: newCreator()}
 	rs.root = &rdir{path: tgt}
@@ -230,20 +238,27 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 	start := time.Now()
 	stop := rs.progressLoop(start)
 	defer stop()
-	if !opts.DryRun {
-		rs.loc = newLocator(ctx, r.Vault)
-	}
-	if err := rs.plan(root); err != nil {
-		if rs.loc != nil {
-			rs.loc.wait() // let the batches in flight end
-		}
+	if opts.DryRun {
+		err := rs.plan(root)
+		rs.res.Problems = rs.probs.Load()
 		return rs.res, err
 	}
-	if opts.DryRun {
-		rs.res.Problems = rs.probs.Load()
-		return rs.res, nil
+	// Fetching starts with the plan: blobs are located in batches as the
+	// plan first needs them, and each batch is fetched as soon as it is
+	// located.
+	f := rs.startFetch()
+	rs.loc = newLocator(ctx, r.Vault, f.add)
+	err = rs.plan(root)
+	if lerr := rs.loc.wait(); err == nil {
+		err = lerr
 	}
-	if err := rs.fetch(); err != nil {
+	if err != nil {
+		cancel(err)
+	}
+	if ferr := f.finish(); err == nil {
+		err = ferr
+	}
+	if err != nil {
 		return rs.res, err
 	}
 	for _, f := range rs.files {
@@ -449,94 +464,6 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// fetch reads every needed blob, pack by pack, and writes it out.
-func (rs *restore) fetch() error {
-	found, err := rs.loc.wait()
-	if err != nil {
-		return err
-	}
-	all := found[:0]
-	for _, l := range found {
-		if l.Pack == "" || l.Kind != vaultapi.KindData {
-			for _, t := range rs.needs[l.ID] {
-				rs.failFile(t.file, fmt.Errorf("%w: chunk %s is missing from the vault", vaultapi.ErrDamaged, l.ID.Short()))
-			}
-			continue
-		}
-		all = append(all, l)
-	}
-	packs, byPack := repo.GroupByPack(all)
-
-	ctx, cancel := context.WithCancelCause(rs.ctx)
-	defer cancel(nil)
-	work := make(chan packPiece)
-	var wg sync.WaitGroup
-	for range rs.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf, plain []byte
-			for pc := range work {
-				var err error
-				buf, plain, err = rs.fetchPack(ctx, pc.pack, pc.locs, buf, plain)
-				if err != nil {
-					cancel(err)
-				}
-			}
-		}()
-	}
-	for _, pc := range pieces(packs, byPack) {
-		select {
-		case work <- pc:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	close(work)
-	wg.Wait()
-	for _, f := range rs.files {
-		if f.f != nil {
-			f.f.Close()
-		}
-	}
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return rs.ctx.Err()
-}
-
-// pieceBytes is the most a piece of work spans in a pack. A pack is
-// about 16 MiB; a whole tree's restore has only a few dozen of them, so
-// handing out whole packs left one core idle while the last ones were
-// written. Each byte is still read once: pieces split a pack's sorted
-// blobs, and a piece's blobs are read with as few range reads as before.
-const pieceBytes = 4 << 20
-
-type packPiece struct {
-	pack string
-	locs []vaultapi.Location
-}
-
-// pieces splits each pack's blobs (sorted by offset) into runs spanning
-// at most pieceBytes (a single larger blob is a piece of its own).
-func pieces(packs []string, byPack map[string][]vaultapi.Location) []packPiece {
-	var out []packPiece
-	for _, p := range packs {
-		locs := byPack[p]
-		for i := 0; i < len(locs); {
-			j := i + 1
-			for j < len(locs) && locs[j].Offset+uint64(locs[j].Length)-locs[i].Offset <= pieceBytes {
-				j++
-			}
-			out = append(out, packPiece{pack: p, locs: locs[i:j]})
-			i = j
-		}
-	}
-	return out
-}
-
 func (rs *restore) failFile(ft *fileTask, err error) {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
@@ -544,22 +471,4 @@ func (rs *restore) failFile(ft *fileTask, err error) {
 		ft.failed = true
 		rs.problem(ft.path, err)
 	}
-}
-
-func (rs *restore) fetchPack(ctx context.Context, p string, locs []vaultapi.Location, buf, plain []byte) ([]byte, []byte, error) {
-	buf, err := rs.r.ReadBlobs(ctx, p, locs, buf, func(l vaultapi.Location, sealed []byte) error {
-		var err error
-		plain, err = rs.r.OpenBlob(vaultapi.KindData, l.ID, sealed, plain)
-		if err != nil {
-			for _, t := range rs.needs[l.ID] {
-				rs.failFile(t.file, err)
-			}
-			return nil
-		}
-		for _, t := range rs.needs[l.ID] {
-			rs.write(t, plain)
-		}
-		return nil
-	})
-	return buf, plain, err
 }

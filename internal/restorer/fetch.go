@@ -1,0 +1,215 @@
+package restorer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/coffer-backup/coffer/internal/repo"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// need is what the restore does with one blob: the chunks of files it
+// fills.
+type need struct {
+	targets []target
+	// taken: a worker has taken the targets and is writing them. A chunk
+	// the plan finds needing the blob after that fetches it again (a
+	// duplicate chunk seen late; rare, and only that blob is read twice).
+	taken bool
+}
+
+// needChunks publishes which chunks of ft still need writing, and sends
+// the blobs not yet on their way to the locator. ft.remaining must be
+// set first: a worker may write and finish ft before this returns.
+func (rs *restore) needChunks(ft *fileTask, have []bool) {
+	fresh := rs.freshIDs[:0]
+	rs.needMu.Lock()
+	for i, c := range ft.node.Chunks {
+		if have != nil && have[i] {
+			continue
+		}
+		n, seen := rs.needs[c.ID]
+		if !seen || n.taken {
+			n = need{}
+			fresh = append(fresh, c.ID)
+		}
+		n.targets = append(n.targets, target{file: ft, chunk: i})
+		rs.needs[c.ID] = n
+	}
+	rs.needMu.Unlock()
+	for _, id := range fresh {
+		rs.loc.add(id)
+	}
+	rs.freshIDs = fresh
+}
+
+// take returns the targets of blob id and marks them as being written.
+func (rs *restore) take(id vaultapi.ID) []target {
+	rs.needMu.Lock()
+	defer rs.needMu.Unlock()
+	n := rs.needs[id]
+	rs.needs[id] = need{taken: true}
+	return n.targets
+}
+
+// fetcher fetches blobs while the plan is still running. Each batch of
+// locations the locator resolves is grouped by pack, split into pieces
+// and queued; workers take pieces in the order they came. The plan walks
+// the trees in the order the backup wrote them, so the pieces come
+// roughly in pack order, and each byte of a pack is read once.
+type fetcher struct {
+	rs  *restore
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	cnd *sync.Cond
+	// queue holds the pieces not yet taken; closed means no more come.
+	queue  []packPiece
+	closed bool
+}
+
+// startFetch starts rs.opts.Workers workers; end them with finish.
+func (rs *restore) startFetch() *fetcher {
+	f := &fetcher{rs: rs}
+	f.cnd = sync.NewCond(&f.mu)
+	stop := context.AfterFunc(rs.ctx, func() {
+		f.mu.Lock()
+		f.cnd.Broadcast()
+		f.mu.Unlock()
+	})
+	var workers sync.WaitGroup
+	for range rs.opts.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			var buf, plain []byte
+			for {
+				pc, ok := f.next()
+				if !ok {
+					return
+				}
+				var err error
+				buf, plain, err = rs.fetchPack(pc.pack, pc.locs, buf, plain)
+				if err != nil {
+					rs.cancel(err)
+				}
+			}
+		}()
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		workers.Wait()
+		stop()
+	}()
+	return f
+}
+
+// next waits for a piece; false means there are no more, or the restore
+// was cancelled.
+func (f *fetcher) next() (packPiece, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for len(f.queue) == 0 && !f.closed && f.rs.ctx.Err() == nil {
+		f.cnd.Wait()
+	}
+	if f.rs.ctx.Err() != nil || len(f.queue) == 0 {
+		return packPiece{}, false
+	}
+	pc := f.queue[0]
+	f.queue[0] = packPiece{}
+	f.queue = f.queue[1:]
+	return pc, true
+}
+
+// add queues the pieces of one located batch; blobs the vault does not
+// have fail the files that need them.
+func (f *fetcher) add(locs []vaultapi.Location) {
+	rs := f.rs
+	all := locs[:0]
+	for _, l := range locs {
+		if l.Pack == "" || l.Kind != vaultapi.KindData {
+			for _, t := range rs.take(l.ID) {
+				rs.failFile(t.file, fmt.Errorf("%w: chunk %s is missing from the vault", vaultapi.ErrDamaged, l.ID.Short()))
+			}
+			continue
+		}
+		all = append(all, l)
+	}
+	ps := pieces(repo.GroupByPack(all))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queue = append(f.queue, ps...)
+	f.cnd.Broadcast()
+}
+
+// finish waits until every queued piece is written (or the restore is
+// cancelled) and returns the error that ended it, if any.
+func (f *fetcher) finish() error {
+	f.mu.Lock()
+	f.closed = true
+	f.cnd.Broadcast()
+	f.mu.Unlock()
+	f.wg.Wait()
+	for _, ft := range f.rs.files {
+		if ft.f != nil {
+			ft.f.Close()
+			ft.f = nil
+		}
+	}
+	return context.Cause(f.rs.ctx)
+}
+
+// pieceBytes is the most a piece of work spans in a pack. A pack is
+// about 16 MiB; a whole tree's restore has only a few dozen of them, so
+// handing out whole packs left one core idle while the last ones were
+// written. Each byte is still read once: pieces split a pack's sorted
+// blobs, and a piece's blobs are read with as few range reads as before.
+const pieceBytes = 4 << 20
+
+type packPiece struct {
+	pack string
+	locs []vaultapi.Location
+}
+
+// pieces splits each pack's blobs (sorted by offset) into runs spanning
+// at most pieceBytes (a single larger blob is a piece of its own).
+func pieces(packs []string, byPack map[string][]vaultapi.Location) []packPiece {
+	var out []packPiece
+	for _, p := range packs {
+		locs := byPack[p]
+		for i := 0; i < len(locs); {
+			j := i + 1
+			for j < len(locs) && locs[j].Offset+uint64(locs[j].Length)-locs[i].Offset <= pieceBytes {
+				j++
+			}
+			out = append(out, packPiece{pack: p, locs: locs[i:j]})
+			i = j
+		}
+	}
+	return out
+}
+
+// fetchPack reads the blobs locs of pack p, authenticates each and writes
+// it to every chunk that needs it.
+func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf, plain []byte) ([]byte, []byte, error) {
+	buf, err := rs.r.ReadBlobs(rs.ctx, p, locs, buf, func(l vaultapi.Location, sealed []byte) error {
+		ts := rs.take(l.ID)
+		if len(ts) == 0 {
+			return nil
+		}
+		var err error
+		plain, err = rs.r.OpenBlob(vaultapi.KindData, l.ID, sealed, plain)
+		if err != nil {
+			for _, t := range ts {
+				rs.failFile(t.file, err)
+			}
+			return nil
+		}
+		for _, t := range ts {
+			rs.write(t, plain)
+		}
+		return nil
+	})
+	return buf, plain, err
+}
