@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 
 	"github.com/zeebo/blake3"
@@ -52,9 +53,33 @@ const (
 	maxSlotSize = 16 << 10
 )
 
-// argon2IDKey is argon2.IDKey; fuzz tests replace it to check that no
+// argon2IDKey is idKey; fuzz tests replace it to check that no
 // out-of-range parameters reach it.
-var argon2IDKey = argon2.IDKey
+var argon2IDKey = idKey
+
+// idKey is argon2.IDKey with its memory made resident first. Argon2 reads
+// each block of its fresh allocation before it writes it, so every page
+// is first mapped to the kernel's shared zero page and then copied on
+// write, and each such copy flushes the other cores' TLBs by
+// interrupting them. On a 2-core VM that made the default derivation
+// (64 MiB) take 0.22 s instead of 0.12 s, on every command that unlocks
+// the keys. Writing one byte per page of a heap allocation of that size
+// and collecting it first gives argon2's allocation resident pages,
+// which the runtime clears with plain writes.
+func idKey(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	prefault(int(memory)<<10 + 1<<20)
+	return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+}
+
+// prefault makes n bytes of heap resident and frees them for reuse.
+func prefault(n int) {
+	b := make([]byte, n)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	runtime.KeepAlive(b)
+	runtime.GC()
+}
 
 const (
 	slotVersion   = 1
