@@ -11,3 +11,8 @@ done
 go vet ./...
 export PATH="$PWD/tools/node_modules/.bin:$PATH"
 go test -count=1 -timeout 40m "$@" ./...
+# Every benchmark once (not when go test was given arguments): benchmarks check
+# what they measure, so they must keep working. No timing is asserted.
+if [ $# -eq 0 ]; then
+  go test -count=1 -run '^$' -bench . -benchtime 1x ./... | grep -v -e '^ok ' -e 'no test files' -e '^PASS$'
+fi
