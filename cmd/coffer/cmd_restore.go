@@ -1,15 +1,18 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/exclude"
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/restorer"
 	"github.com/coffer-backup/coffer/internal/sysstate"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/spf13/cobra"
 )
 
@@ -43,6 +46,10 @@ as NAME.restored.
 
 --include and --exclude take gitignore-style patterns matched against paths
 in the point without the leading slash (home/ana/*.odt, *.tmp, cache/).
+
+An entry that cannot be restored is named on stderr and the rest goes on; a
+file left incomplete is removed. The exit code is then 5 if the vault's copy
+was damaged (run coffer verify) and 3 otherwise.
 
 Examples:
   coffer restore latest --target /tmp/restored
@@ -90,10 +97,14 @@ Examples:
 				return usageError{err}
 			}
 			status := g.newStatusLine()
+			var damaged atomic.Bool // a problem was damage in the vault: exit code 5
 			opts := restorer.Options{
 				Target: target, Paths: paths, Owners: os.Geteuid() == 0 && !noOwner,
 				NumericOwner: numericOwner, NoXattrs: noXattrs, IfExists: ie, DryRun: dryRun,
 				Report: func(pr restorer.Problem) {
+					if errors.Is(pr.Err, vaultapi.ErrDamaged) {
+						damaged.Store(true)
+					}
 					if g.json {
 						status.println(mustJSON(map[string]any{"type": "problem", "path": pr.Path, "error": pr.Err.Error()}))
 						return
@@ -159,7 +170,10 @@ Examples:
 				return err
 			}
 			if res.Problems > 0 {
-				return fmt.Errorf("restore incomplete: %d entries could not be restored (listed above)", res.Problems)
+				if damaged.Load() {
+					return fmt.Errorf("restore incomplete: %s (listed above); the vault's copy of some is %w: run coffer verify to see every damaged file", notRestored(res.Problems), vaultapi.ErrDamaged)
+				}
+				return partialError{fmt.Sprintf("restore incomplete: %s (listed above)", notRestored(res.Problems))}
 			}
 			return nil
 		},
@@ -188,4 +202,12 @@ func compileMatcher(patterns []string) (restorer.Matcher, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// notRestored says how many entries could not be restored.
+func notRestored(n uint64) string {
+	if n == 1 {
+		return "1 entry could not be restored"
+	}
+	return fmt.Sprintf("%d entries could not be restored", n)
 }

@@ -29,6 +29,12 @@ func (e usageError) Unwrap() error { return e.err }
 // already reported.
 var errPartial = errors.New("finished with problems; see the report above")
 
+// partialError is a partial result (exit code 3) with a message of its own.
+type partialError struct{ msg string }
+
+func (e partialError) Error() string        { return e.msg }
+func (e partialError) Is(target error) bool { return target == errPartial }
+
 func exitCode(err error) int {
 	var ue usageError
 	switch {

@@ -35,7 +35,7 @@ func (e *cofferEnv) run(args ...string) (string, string, int) {
 	cmd := newRootCmd(g)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
-	if err != nil && !errorsIsPartial(err) {
+	if err != nil && err != errPartial { // as main does
 		fmt.Fprintf(&errb, "coffer: %v\n", err)
 	}
 	return out.String(), errb.String(), exitCode(err)

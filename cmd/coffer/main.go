@@ -19,7 +19,7 @@ func main() {
 	err := newRootCmd(g).ExecuteContext(ctx)
 	stop()
 	code := exitCode(err)
-	if err != nil && code != exitPartial {
+	if err != nil && err != errPartial { // errPartial alone: the report said it all
 		fmt.Fprintf(os.Stderr, "coffer: %v\n", err)
 	}
 	os.Exit(code)

@@ -2,7 +2,9 @@ package restorer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/coffer-backup/coffer/internal/repo"
@@ -192,8 +194,15 @@ func pieces(packs []string, byPack map[string][]vaultapi.Location) []packPiece {
 
 // fetchPack reads the blobs locs of pack p, authenticates each and writes
 // it to every chunk that needs it.
+//
+// A pack that is missing, or shorter than the index says, is damage: the
+// files that needed its unread blobs fail, each named, and the restore
+// goes on with the others. Any other error (the vault unreachable, a read
+// failing) ends the restore.
 func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf, plain []byte) ([]byte, []byte, error) {
+	done := 0
 	buf, err := rs.r.ReadBlobs(rs.ctx, p, locs, buf, func(l vaultapi.Location, sealed []byte) error {
+		done++
 		ts := rs.take(l.ID)
 		if len(ts) == 0 {
 			return nil
@@ -211,5 +220,13 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf, plain []by
 		}
 		return nil
 	})
+	if err != nil && (errors.Is(err, vaultapi.ErrNotFound) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
+		for _, l := range locs[done:] {
+			for _, t := range rs.take(l.ID) {
+				rs.failFile(t.file, fmt.Errorf("%w: chunk %s: %v", vaultapi.ErrDamaged, l.ID.Short(), err))
+			}
+		}
+		return buf, plain, nil
+	}
 	return buf, plain, err
 }

@@ -164,6 +164,7 @@ type fileTask struct {
 	f         *outFile
 	remaining int
 	failed    bool
+	created   bool // opened for writing (created, if fresh) by this restore
 	sized     bool // created at its full size: zero pieces can stay holes
 }
 
@@ -361,18 +362,12 @@ func (rs *restore) write(t target, data []byte) {
 	}
 	if ft.f == nil {
 		if err := rs.openTask(ft); err != nil {
-			rs.problem(ft.path, err)
-			ft.failed = true
+			rs.fail(ft, err)
 			return
 		}
 	}
 	if len(data) != int(ft.node.Chunks[t.chunk].Size) {
-		rs.problem(ft.path, fmt.Errorf("%w: chunk %d has %d bytes, the tree says %d", vaultapi.ErrDamaged, t.chunk, len(data), ft.node.Chunks[t.chunk].Size))
-		ft.failed = true
-		if ft.f != nil {
-			ft.f.Close()
-			ft.f = nil
-		}
+		rs.fail(ft, fmt.Errorf("%w: chunk %d has %d bytes, the tree says %d", vaultapi.ErrDamaged, t.chunk, len(data), ft.node.Chunks[t.chunk].Size))
 		return
 	}
 	for _, p := range ft.layout.ChunkPieces(t.chunk) {
@@ -381,10 +376,7 @@ func (rs *restore) write(t target, data []byte) {
 			continue // a hole already
 		}
 		if _, err := ft.f.WriteAt(b, int64(p.FileOff)); err != nil {
-			rs.problem(ft.path, err)
-			ft.failed = true
-			ft.f.Close()
-			ft.f = nil
+			rs.fail(ft, err)
 			return
 		}
 	}
@@ -414,6 +406,7 @@ func (rs *restore) openTask(ft *fileTask) error {
 	if err != nil {
 		return err
 	}
+	ft.created = true
 	// Sizing the file first keeps skipped zero pieces as holes; a dense
 	// file of one chunk is written whole by its one write.
 	if ft.fresh && ft.node.Size > 0 && (len(ft.node.Chunks) > 1 || ft.layout.Sparse()) {
@@ -431,8 +424,7 @@ func (rs *restore) openTask(ft *fileTask) error {
 func (rs *restore) finishNow(ft *fileTask) {
 	if ft.fresh {
 		if err := rs.openTask(ft); err != nil {
-			rs.problem(ft.path, err)
-			ft.failed = true
+			rs.fail(ft, err)
 			return
 		}
 		err := ft.f.finish(ft.node)
@@ -467,8 +459,33 @@ func allZero(b []byte) bool {
 func (rs *restore) failFile(ft *fileTask, err error) {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
-	if !ft.failed {
-		ft.failed = true
-		rs.problem(ft.path, err)
+	rs.fail(ft, err)
+}
+
+// fail gives up on ft (its lock held) and reports why. A file this
+// restore created is removed, so that no partly written file is left
+// under the stored name to pass for a restored one; a file updated in
+// place stays as it is, reported.
+func (rs *restore) fail(ft *fileTask, err error) {
+	if ft.failed {
+		return
 	}
+	ft.failed = true
+	if ft.f != nil {
+		ft.f.Close()
+		ft.f = nil
+	}
+	if ft.created && ft.fresh {
+		h, rel, herr := rs.cache.get(ft.dir)
+		if herr == nil {
+			herr = removeAt(h, ft.name)
+			rel()
+		}
+		if herr == nil {
+			err = fmt.Errorf("%w (the incomplete file was removed)", err)
+		} else {
+			err = fmt.Errorf("%w (the incomplete file is still there: %v)", err, herr)
+		}
+	}
+	rs.problem(ft.path, err)
 }
