@@ -171,7 +171,7 @@ Examples:
 			}
 			if res.Problems > 0 {
 				if damaged.Load() {
-					return fmt.Errorf("restore incomplete: %s (listed above); the vault's copy of some is %w: run coffer verify to see every damaged file", notRestored(res.Problems), vaultapi.ErrDamaged)
+					return fmt.Errorf("restore incomplete: %s (listed above): %w; run coffer verify to list every damaged file", notRestored(res.Problems), vaultapi.ErrDamaged)
 				}
 				return partialError{fmt.Sprintf("restore incomplete: %s (listed above)", notRestored(res.Problems))}
 			}
