@@ -199,7 +199,8 @@ type restore struct {
 
 	res                         Result
 	bytesDone, filesDone, probs atomic.Uint64
-	totalBytes                  uint64
+	// The plan's counts, for progress reports made while it runs.
+	planFiles, planDirs, totalBytes atomic.Uint64
 }
 
 // Restore restores the tree root (a point's root tree) per opts.
@@ -321,8 +322,8 @@ func (rs *restore) progressLoop(start time.Time) func() {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	report := func() {
-		rs.opts.Progress(Progress{Files: rs.res.Files, Dirs: rs.res.Dirs, Bytes: rs.bytesDone.Load(),
-			TotalBytes: rs.totalBytes, FilesDone: rs.filesDone.Load(), Errors: rs.probs.Load(), Elapsed: time.Since(start)})
+		rs.opts.Progress(Progress{Files: rs.planFiles.Load(), Dirs: rs.planDirs.Load(), Bytes: rs.bytesDone.Load(),
+			TotalBytes: rs.totalBytes.Load(), FilesDone: rs.filesDone.Load(), Errors: rs.probs.Load(), Elapsed: time.Since(start)})
 	}
 	go func() {
 		defer wg.Done()
