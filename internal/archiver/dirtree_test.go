@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,7 +92,28 @@ func (rr reuseRun) backup(parent *vaultapi.Point, reuse bool) (archiver.Result, 
 	if err != nil {
 		rr.t.Fatal(err)
 	}
-	return res, mustRoot(rr.t, rr.r, res), count()
+	return res, rr.srcTree(res), count()
+}
+
+// srcTree returns the tree ID of the source folder in the point. Not the
+// root's: the root holds the folders above the source too, /tmp among
+// them, whose times change whenever another test (of another package,
+// run at the same time) makes or removes a folder there.
+func (rr reuseRun) srcTree(res archiver.Result) [32]byte {
+	rr.t.Helper()
+	id := vaultapi.ID(mustRoot(rr.t, rr.r, res))
+	for _, el := range strings.Split(strings.TrimPrefix(filepath.ToSlash(rr.src), "/"), "/") {
+		tr, err := rr.r.Tree(context.Background(), id)
+		if err != nil {
+			rr.t.Fatal(err)
+		}
+		i := slices.IndexFunc(tr.Nodes, func(n format.Node) bool { return string(n.Name) == el })
+		if i < 0 {
+			rr.t.Fatalf("%s: %s is not in the point", rr.src, el)
+		}
+		id = tr.Nodes[i].Subtree
+	}
+	return id
 }
 
 // TestTreeReuse checks that a directory whose entries are unchanged keeps
@@ -108,17 +131,17 @@ func TestTreeReuse(t *testing.T) {
 	second, root2, reused2 := rr.backup(&first.Point, true)
 	_, root2b, reused2b := rr.backup(&first.Point, false)
 	if root2b != root2 {
-		treeDiff(t, r, root2, root2b, "/")
+		treeDiff(t, r, root2, root2b, src+"/")
 	}
 	if root2b != root2 || reused2b != 0 {
-		t.Fatalf("with reuse off: root %x, %d reused; want root %x (as with reuse), 0 reused", root2b[:4], reused2b, root2[:4])
+		t.Fatalf("with reuse off: source tree %x, %d reused; want source tree %x (as with reuse), 0 reused", root2b[:4], reused2b, root2[:4])
 	}
 	if reused2 == 0 {
 		t.Errorf("no tree reused on an unchanged source")
 	}
 	third, root3, reused3 := rr.backup(&second.Point, true)
 	if root3 != root2 || reused3 != uint64(dirs) {
-		t.Fatalf("unchanged again: root %x, %d trees reused; want root %x, all %d", root3[:4], reused3, root2[:4], dirs)
+		t.Fatalf("unchanged again: source tree %x, %d trees reused; want source tree %x, all %d", root3[:4], reused3, root2[:4], dirs)
 	}
 	if third.Stats.BytesAdded > 1024 || third.Stats.Files != second.Stats.Files {
 		t.Errorf("unchanged again: %d bytes added, %d files; want only the manifest, %d", third.Stats.BytesAdded, third.Stats.Files, second.Stats.Files)
@@ -131,7 +154,7 @@ func TestTreeReuse(t *testing.T) {
 	}
 	fourth, root4, reused4 := rr.backup(&third.Point, true)
 	if root4 == root3 || reused4 != uint64(dirs-3) {
-		t.Fatalf("one file changed: root %x, %d trees reused; want a new root, %d reused", root4[:4], reused4, dirs-3)
+		t.Fatalf("one file changed: source tree %x, %d trees reused; want a new one, %d reused", root4[:4], reused4, dirs-3)
 	}
 
 	// Entries removed and added: reuse on and off agree again.
@@ -150,17 +173,17 @@ func TestTreeReuse(t *testing.T) {
 	fifth, root5, reused5 := rr.backup(&fourth.Point, true)
 	_, root5b, _ := rr.backup(&fourth.Point, false)
 	if root5 != root5b {
-		treeDiff(t, r, root5, root5b, "/")
+		treeDiff(t, r, root5, root5b, src+"/")
 	}
 	if root5 != root5b || reused5 == 0 || reused5 >= uint64(dirs) {
-		t.Fatalf("entries removed and added: roots %x (reuse) and %x (none), %d reused; want equal roots, some reused", root5[:4], root5b[:4], reused5)
+		t.Fatalf("entries removed and added: source trees %x (reuse) and %x (none), %d reused; want them equal, some reused", root5[:4], root5b[:4], reused5)
 	}
 	if want := fourth.Stats.Files; fifth.Stats.Files != want {
 		t.Errorf("files: %d, want %d", fifth.Stats.Files, want)
 	}
 
 	target := t.TempDir()
-	if _, err := restorer.Restore(ctx, r, root5, restorer.Options{Target: target}); err != nil {
+	if _, err := restorer.Restore(ctx, r, mustRoot(t, r, fifth), restorer.Options{Target: target}); err != nil {
 		t.Fatal(err)
 	}
 	sameContent(t, src, filepath.Join(target, src))
@@ -175,8 +198,7 @@ func TestTreeReuse(t *testing.T) {
 
 // treeDiff logs where two trees that should be equal differ: the entries
 // present in one only, and the fields of entries that differ, folder by
-// folder. The reuse test failed twice under a loaded CI without showing
-// why; this says which entry changed.
+// folder, so that a failure names the entry that changed.
 func treeDiff(t *testing.T, r *repo.Repo, a, b vaultapi.ID, at string) {
 	t.Helper()
 	ta, err := r.Tree(context.Background(), a)
