@@ -3,7 +3,6 @@ package restorer_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io/fs"
 	mrand "math/rand/v2"
@@ -16,7 +15,6 @@ import (
 	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/restorer"
-	"github.com/coffer-backup/coffer/internal/vault"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
@@ -37,19 +35,7 @@ func damageSetup(t *testing.T) (*repo.Repo, vaultapi.ID, string, string) {
 			t.Fatal(err)
 		}
 	}
-	e, err := vault.OpenEmbedded(context.Background(), vdir, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	keys, err := format.NewKeys(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.New(e.Machine, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newRepoIn(t, vdir)
 	return r, backup(t, r, src), src, vdir
 }
 

@@ -61,10 +61,11 @@ func (rs *restore) take(id vaultapi.ID) []target {
 // the trees in the order the backup wrote them, so the pieces come
 // roughly in pack order, and each byte of a pack is read once.
 type fetcher struct {
-	rs  *restore
-	wg  sync.WaitGroup
-	mu  sync.Mutex
-	cnd *sync.Cond
+	rs      *restore
+	workers sync.WaitGroup
+	stop    func() bool // stops waking the workers on cancellation
+	mu      sync.Mutex
+	cnd     *sync.Cond
 	// queue holds the pieces not yet taken; closed means no more come.
 	queue  []packPiece
 	closed bool
@@ -74,16 +75,15 @@ type fetcher struct {
 func (rs *restore) startFetch() *fetcher {
 	f := &fetcher{rs: rs}
 	f.cnd = sync.NewCond(&f.mu)
-	stop := context.AfterFunc(rs.ctx, func() {
+	f.stop = context.AfterFunc(rs.ctx, func() {
 		f.mu.Lock()
 		f.cnd.Broadcast()
 		f.mu.Unlock()
 	})
-	var workers sync.WaitGroup
 	for range rs.opts.Workers {
-		workers.Add(1)
+		f.workers.Add(1)
 		go func() {
-			defer workers.Done()
+			defer f.workers.Done()
 			var buf, plain []byte
 			for {
 				pc, ok := f.next()
@@ -98,12 +98,6 @@ func (rs *restore) startFetch() *fetcher {
 			}
 		}()
 	}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		workers.Wait()
-		stop()
-	}()
 	return f
 }
 
@@ -152,7 +146,8 @@ func (f *fetcher) finish() error {
 	f.closed = true
 	f.cnd.Broadcast()
 	f.mu.Unlock()
-	f.wg.Wait()
+	f.workers.Wait()
+	f.stop()
 	for _, ft := range f.rs.files {
 		if ft.f != nil {
 			ft.f.Close()

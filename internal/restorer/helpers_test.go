@@ -15,7 +15,13 @@ import (
 // newRepo opens a fresh embedded vault with new keys.
 func newRepo(t testing.TB) *repo.Repo {
 	t.Helper()
-	e, err := vault.OpenEmbedded(context.Background(), t.TempDir(), nil, nil)
+	return newRepoIn(t, t.TempDir())
+}
+
+// newRepoIn is newRepo with the vault in dir.
+func newRepoIn(t testing.TB, dir string) *repo.Repo {
+	t.Helper()
+	e, err := vault.OpenEmbedded(context.Background(), dir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,7 +206,6 @@ func (rs *restore) subdir(d *rdir, n *format.Node, included bool) *rdir {
 	}
 	rs.dirs = append(rs.dirs, sd)
 	if included {
-		rs.res.Dirs++
 		rs.planDirs.Add(1)
 		if err := rs.ensure(sd); err != nil {
 			rs.problem(sd.path, err)
@@ -263,7 +262,6 @@ func (rs *restore) planFile(d *rdir, name, path string, n *format.Node) (bool, e
 	if err != nil {
 		return false, fmt.Errorf("restore %s: %w: %v", path, vaultapi.ErrDamaged, err)
 	}
-	rs.res.Files++
 	rs.planFiles.Add(1)
 	rs.totalBytes.Add(n.Size)
 	fresh := true

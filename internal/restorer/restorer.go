@@ -197,9 +197,9 @@ type restore struct {
 	leaders   map[uint64]*leader
 	followers []follower
 
-	res                         Result
-	bytesDone, filesDone, probs atomic.Uint64
-	// The plan's counts, for progress reports made while it runs.
+	res Result // the counts below are added by result
+	// Counts that progress reports read while the plan and fetch run.
+	bytesDone, filesDone, probs     atomic.Uint64
 	planFiles, planDirs, totalBytes atomic.Uint64
 }
 
@@ -242,8 +242,7 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 	defer stop()
 	if opts.DryRun {
 		err := rs.plan(root)
-		rs.res.Problems = rs.probs.Load()
-		return rs.res, err
+		return rs.result(), err
 	}
 	// Fetching starts with the plan: blobs are located in batches as the
 	// plan first needs them, and each batch is fetched as soon as it is
@@ -261,11 +260,11 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 		err = ferr
 	}
 	if err != nil {
-		return rs.res, err
+		return rs.result(), err
 	}
 	for _, f := range rs.files {
 		if f.remaining != 0 && !f.failed {
-			return rs.res, fmt.Errorf("restore %s: %d chunk(s) were never written", f.path, f.remaining)
+			return rs.result(), fmt.Errorf("restore %s: %d chunk(s) were never written", f.path, f.remaining)
 		}
 	}
 	rs.linkFollowers()
@@ -278,9 +277,15 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 			}
 		}
 	}
-	rs.res.Bytes = rs.bytesDone.Load()
-	rs.res.Problems = rs.probs.Load()
-	return rs.res, nil
+	return rs.result(), nil
+}
+
+// result is rs.res with the counts kept in atomics.
+func (rs *restore) result() Result {
+	res := rs.res
+	res.Files, res.Dirs = rs.planFiles.Load(), rs.planDirs.Load()
+	res.Bytes, res.Problems = rs.bytesDone.Load(), rs.probs.Load()
+	return res
 }
 
 func (rs *restore) problem(path string, err error) {
