@@ -91,11 +91,12 @@ type run struct {
 	listers sync.WaitGroup // directories being listed in their own goroutines
 	packer  *packer
 
-	seenMu sync.Mutex
-	seen   map[vaultapi.ID]struct{}
-
-	refsMu sync.Mutex
-	refs   []vaultapi.ID
+	// ids holds every blob ID the run met, flagged idClaimed once a
+	// storeBlob call has claimed it and idRef once the point references
+	// it: one map rather than a set and a list, whose doubling near the
+	// end of a large backup raised the peak heap by megabytes.
+	idsMu sync.Mutex
+	ids   map[vaultapi.ID]uint8
 
 	links linkTable
 
@@ -138,12 +139,13 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 	ru := &run{
 		ctx: ctx, cancel: cancel, r: r, opts: opts, sealer: sealer, sess: sess.ID,
 		table: chunker.NewTable(r.Keys.Chunker), names: newIDNames(),
-		jobs: make(chan *fileJob, 64), seen: make(map[vaultapi.ID]struct{}),
-		walkers: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		jobs: make(chan *fileJob, 64), walkers: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
-	if opts.Parent != nil { // about as many refs again: no regrowing
-		ru.refs = make([]vaultapi.ID, 0, opts.Parent.Stats.Blobs+opts.Parent.Stats.Blobs/8)
+	hint := 0
+	if opts.Parent != nil { // about as many blobs again: no regrowing
+		hint = int(min(opts.Parent.Stats.Blobs+opts.Parent.Stats.Blobs/8, 1<<26))
 	}
+	ru.ids = make(map[vaultapi.ID]uint8, hint)
 	ru.bufs.New = func() any { b := make([]byte, 0, chunker.BufSize); return &b }
 	uploaders := 2 // overlap network latency
 	if info, err := r.Vault.Info(ctx); err == nil && info.Embedded {
@@ -263,13 +265,11 @@ func (ru *run) problem(path string, err error, skipped bool) {
 // claim reports whether id is new in this session and not yet in the
 // vault, marking it seen. Only the first claimant of an ID stores it.
 func (ru *run) claim(id vaultapi.ID) (bool, error) {
-	ru.seenMu.Lock()
-	_, ok := ru.seen[id]
-	if !ok {
-		ru.seen[id] = struct{}{}
-	}
-	ru.seenMu.Unlock()
-	if ok {
+	ru.idsMu.Lock()
+	f := ru.ids[id]
+	ru.ids[id] = f | idClaimed
+	ru.idsMu.Unlock()
+	if f&idClaimed != 0 {
 		return false, nil
 	}
 	has, err := ru.r.Vault.HasBlobs(ru.ctx, []vaultapi.ID{id})
@@ -279,10 +279,32 @@ func (ru *run) claim(id vaultapi.ID) (bool, error) {
 	return !has[0], nil
 }
 
+// Flags of run.ids.
+const (
+	idClaimed = 1 << iota
+	idRef
+)
+
 func (ru *run) addRefs(ids ...vaultapi.ID) {
-	ru.refsMu.Lock()
-	ru.refs = append(ru.refs, ids...)
-	ru.refsMu.Unlock()
+	ru.idsMu.Lock()
+	for _, id := range ids {
+		ru.ids[id] |= idRef
+	}
+	ru.idsMu.Unlock()
+}
+
+// refs returns the IDs the point references, sorted.
+func (ru *run) refs() []vaultapi.ID {
+	ru.idsMu.Lock()
+	defer ru.idsMu.Unlock()
+	refs := make([]vaultapi.ID, 0, len(ru.ids))
+	for id, f := range ru.ids {
+		if f&idRef != 0 {
+			refs = append(refs, id)
+		}
+	}
+	sortIDs(refs)
+	return refs
 }
 
 // storeBlob seals plain and hands it to the packer if the vault lacks it.
@@ -319,9 +341,7 @@ func (ru *run) commit(root vaultapi.ID, start time.Time) (Result, error) {
 		return Result{}, err
 	}
 	ru.addRefs(root, infoID)
-	refs := ru.refs
-	sortIDs(refs)
-	refs = slices.Compact(refs)
+	refs := ru.refs()
 	st := vaultapi.Stats{
 		Files: ru.files.Load(), Dirs: ru.dirs.Load(), Bytes: ru.bytes.Load(), BytesRead: ru.bytesRead.Load(),
 		BytesAdded: ru.packer.added.Load(), Blobs: uint64(len(refs)), Errors: ru.errs.Load(),

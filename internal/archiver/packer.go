@@ -39,6 +39,14 @@ type packer struct {
 	data, meta openPack // the open packs; empty before their first blob
 	finished   bool
 
+	// Small chunks are gathered into groups, compressed and sealed
+	// together (doc/FORMAT.md, "Groups"): filling is the group being
+	// gathered; the goroutine whose chunk fills it seals it.
+	grouping bool
+	gmu      sync.Mutex
+	filling  *group
+	groups   sync.Pool
+
 	slots   chan struct{} // one per data pack in memory: bounds them
 	uploads chan upload
 	wg      sync.WaitGroup
@@ -48,6 +56,13 @@ type packer struct {
 	err   error
 
 	closed sync.Once
+}
+
+// group is a group of small data chunks being gathered.
+type group struct {
+	plain []byte // the members back to back, then (once full) the table
+	lens  []int
+	ids   []vaultapi.ID
 }
 
 // metaPackStart is the first capacity of a metadata pack's buffer.
@@ -64,6 +79,10 @@ func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sea
 		frames:  make(chan []byte, sealers),
 		uploads: make(chan upload),
 		slots:   make(chan struct{}, 1+uploaders)}
+	p.grouping = s.Groups()
+	p.groups.New = func() any {
+		return &group{plain: make([]byte, 0, format.GroupTarget+format.GroupMember+64)}
+	}
 	for range cap(p.frames) {
 		p.frames <- nil // grown on use to the largest frame made
 	}
@@ -89,20 +108,53 @@ func (p *packer) error() error {
 }
 
 // add compresses plain in the calling goroutine and seals it into the
-// open pack of its kind; many goroutines call it at once.
+// open pack of its kind; many goroutines call it at once. A small data
+// chunk joins the group being gathered instead, and is sealed with it.
 func (p *packer) add(kind vaultapi.Kind, id vaultapi.ID, plain []byte) error {
 	if err := p.error(); err != nil {
 		return err
 	}
+	if p.grouping && kind == vaultapi.KindData && len(plain) < format.GroupMember {
+		p.gmu.Lock()
+		g := p.filling
+		if g == nil {
+			g = p.groups.Get().(*group)
+			p.filling = g
+		}
+		g.plain = append(g.plain, plain...)
+		g.lens = append(g.lens, len(plain))
+		g.ids = append(g.ids, id)
+		full := len(g.plain) >= format.GroupTarget
+		if full {
+			p.filling = nil
+		}
+		p.gmu.Unlock()
+		if !full {
+			return nil
+		}
+		return p.sealGroup(g)
+	}
+	return p.seal(kind, []vaultapi.ID{id}, plain, false)
+}
+
+// seal compresses plain, a blob or (group set) a group's plaintext, and
+// puts it in the open pack of its kind.
+func (p *packer) seal(kind vaultapi.Kind, ids []vaultapi.ID, plain []byte, group bool) error {
 	var buf []byte
 	select {
 	case buf = <-p.frames:
 	case <-p.ctx.Done():
 		return context.Cause(p.ctx)
 	}
-	frame, err := p.sealer.Frame(buf, plain)
+	var frame []byte
+	var err error
+	if group {
+		frame, err = p.sealer.GroupFrame(buf, plain)
+	} else {
+		frame, err = p.sealer.Frame(buf, plain)
+	}
 	if err == nil {
-		err = p.put(kind, id, frame)
+		err = p.put(kind, ids, frame, group)
 	} else {
 		err = fmt.Errorf("seal blob: %w", err)
 	}
@@ -113,9 +165,38 @@ func (p *packer) add(kind vaultapi.Kind, id vaultapi.ID, plain []byte) error {
 	return err
 }
 
-// put encrypts frame into the open pack of its kind, first sending that
-// pack off if the blob would take it past pack.TargetSize.
-func (p *packer) put(kind vaultapi.Kind, id vaultapi.ID, frame []byte) error {
+// sealGroup seals a gathered group, or its only chunk as a blob of its
+// own, and recycles it.
+func (p *packer) sealGroup(g *group) error {
+	var err error
+	if len(g.ids) == 1 {
+		err = p.seal(vaultapi.KindData, g.ids, g.plain, false)
+	} else {
+		g.plain = format.AppendGroupTable(g.plain, g.lens)
+		sortIDs(g.ids) // the trailer lists a group's IDs in order
+		err = p.seal(vaultapi.KindData, g.ids, g.plain, true)
+	}
+	g.plain, g.lens, g.ids = g.plain[:0], g.lens[:0], g.ids[:0]
+	p.groups.Put(g)
+	return err
+}
+
+// flushGroup seals the group being gathered, if any.
+func (p *packer) flushGroup() error {
+	p.gmu.Lock()
+	g := p.filling
+	p.filling = nil
+	p.gmu.Unlock()
+	if g == nil || len(g.ids) == 0 {
+		return nil
+	}
+	return p.sealGroup(g)
+}
+
+// put encrypts frame, a blob or a group, into the open pack of its kind,
+// first sending that pack off if the blob would take it past
+// pack.TargetSize.
+func (p *packer) put(kind vaultapi.Kind, ids []vaultapi.ID, frame []byte, group bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.finished {
@@ -127,7 +208,7 @@ func (p *packer) put(kind vaultapi.Kind, id vaultapi.ID, frame []byte) error {
 		op = &p.meta
 	}
 	n := format.SealedSize(len(frame))
-	if op.w != nil && !op.w.Fits(n, pack.TargetSize) {
+	if op.w != nil && !op.w.Fits(n, len(ids), pack.TargetSize) {
 		u := upload{openPack: *op, slot: data}
 		*op = openPack{}
 		if err := p.send(u); err != nil {
@@ -152,14 +233,17 @@ func (p *packer) put(kind vaultapi.Kind, id vaultapi.ID, frame []byte) error {
 	}
 	op.w.Grow(n)
 	off := op.w.Size()
-	err := op.w.AddFunc(kind, id, func(dst []byte) ([]byte, error) {
-		return p.sealer.SealFrame(dst, kind, id, frame)
+	err := op.w.AddGroupFunc(kind, ids, func(dst []byte) ([]byte, error) {
+		if group {
+			return p.sealer.SealGroup(dst, kind, frame)
+		}
+		return p.sealer.SealFrame(dst, kind, ids[0], frame)
 	})
 	if err != nil {
 		return fmt.Errorf("seal blob: %w", err)
 	}
 	if kind == vaultapi.KindTree && p.keepTree != nil {
-		p.keepTree(id, op.w.Bytes()[off:])
+		p.keepTree(ids[0], op.w.Bytes()[off:])
 	}
 	return nil
 }
@@ -210,8 +294,13 @@ func (p *packer) upload() {
 	}
 }
 
-// finish sends the last packs and waits for every upload.
+// finish seals the last group, sends the last packs and waits for every
+// upload.
 func (p *packer) finish() error {
+	if err := p.flushGroup(); err != nil {
+		p.abort()
+		return err
+	}
 	p.mu.Lock()
 	p.finished = true
 	var err error
@@ -239,6 +328,9 @@ func (p *packer) finish() error {
 
 // abort stops the packer after a failure; open packs are dropped.
 func (p *packer) abort() {
+	p.gmu.Lock()
+	p.filling = nil
+	p.gmu.Unlock()
 	p.mu.Lock()
 	p.finished = true
 	p.free(upload{openPack: p.data, slot: true})

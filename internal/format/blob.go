@@ -57,10 +57,16 @@ var ErrAuth = errors.New("blob failed authentication")
 type Level int
 
 const (
-	LevelNone    Level = -1
-	LevelFastest Level = 0 // zstd SpeedFastest (the default)
-	LevelDefault Level = 1 // zstd SpeedDefault
-	LevelBetter  Level = 2 // zstd SpeedBetterCompression
+	LevelNone Level = -1
+	// LevelAuto, the default, compresses groups of small chunks with zstd
+	// SpeedFastest and every other blob with SpeedDefault: a group's
+	// shared context does more for its ratio than a slower level would,
+	// and large chunks compress at SpeedDefault for little more time
+	// than at SpeedFastest (BENCHMARKS.md, "Compression").
+	LevelAuto    Level = 0
+	LevelFastest Level = 1 // zstd SpeedFastest
+	LevelDefault Level = 2 // zstd SpeedDefault
+	LevelBetter  Level = 3 // zstd SpeedBetterCompression
 )
 
 // ParseLevel parses a --compression value.
@@ -68,21 +74,24 @@ func ParseLevel(s string) (Level, error) {
 	switch s {
 	case "none", "off":
 		return LevelNone, nil
-	case "", "fastest", "auto":
+	case "", "auto":
+		return LevelAuto, nil
+	case "fastest":
 		return LevelFastest, nil
 	case "default":
 		return LevelDefault, nil
 	case "better", "max":
 		return LevelBetter, nil
 	}
-	return 0, fmt.Errorf("compression %q: want none, fastest, default or better", s)
+	return 0, fmt.Errorf("compression %q: want auto, none, fastest, default or better", s)
 }
 
 // Sealer compresses and encrypts blobs; safe for concurrent use.
 type Sealer struct {
 	key   [32]byte
 	rand  io.Reader
-	enc   *zstd.Encoder
+	enc   *zstd.Encoder // single blobs
+	genc  *zstd.Encoder // groups; enc itself unless the level is LevelAuto
 	level Level
 
 	mu     sync.Mutex
@@ -95,25 +104,33 @@ type Sealer struct {
 // NewSealer returns a Sealer for k that draws nonce prefixes from rand.
 func NewSealer(k *Keys, rand io.Reader, level Level) (*Sealer, error) {
 	s := &Sealer{key: k.Data, rand: rand, level: level, limit: maxPerPrefix}
-	if level != LevelNone {
-		zl := zstd.SpeedFastest
-		switch level {
-		case LevelDefault:
-			zl = zstd.SpeedDefault
-		case LevelBetter:
-			zl = zstd.SpeedBetterCompression
+	var err error
+	switch level {
+	case LevelNone:
+	case LevelAuto:
+		if s.enc, err = newEncoder(zstd.SpeedDefault); err == nil {
+			s.genc, err = newEncoder(zstd.SpeedFastest)
 		}
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zl), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zstdWindow))
-		if err != nil {
-			return nil, fmt.Errorf("sealer: %w", err)
-		}
-		s.enc = enc
+	case LevelFastest, LevelDefault, LevelBetter:
+		zl := map[Level]zstd.EncoderLevel{LevelFastest: zstd.SpeedFastest, LevelDefault: zstd.SpeedDefault,
+			LevelBetter: zstd.SpeedBetterCompression}[level]
+		s.enc, err = newEncoder(zl)
+		s.genc = s.enc
+	default:
+		return nil, fmt.Errorf("sealer: unknown compression level %d", level)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sealer: %w", err)
 	}
 	if err := s.rotate(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+func newEncoder(zl zstd.EncoderLevel) (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zl), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zstdWindow))
 }
 
 func (s *Sealer) rotate() error {
@@ -173,14 +190,18 @@ func (s *Sealer) Seal(dst []byte, kind vaultapi.Kind, id vaultapi.ID, plain []by
 // else plain itself. Frame is the costly half of Seal (compression) and
 // may run in many goroutines; SealFrame encrypts the result.
 func (s *Sealer) Frame(buf, plain []byte) ([]byte, error) {
+	return frame(s.enc, buf, plain)
+}
+
+func frame(enc *zstd.Encoder, buf, plain []byte) ([]byte, error) {
 	if len(plain) > MaxPlain {
 		return buf, fmt.Errorf("seal: blob of %d bytes exceeds %d", len(plain), MaxPlain)
 	}
 	// buf grows to the largest frame made, not to the largest plaintext:
 	// most compress to a fraction, and every byte of capacity counts.
-	if s.enc != nil && len(plain) >= minCompress {
+	if enc != nil && len(plain) >= minCompress {
 		buf = append(buf[:0], compZstd)
-		buf = s.enc.EncodeAll(plain, buf)
+		buf = enc.EncodeAll(plain, buf)
 		if len(buf)-1 < len(plain) {
 			return buf, nil
 		}
@@ -192,6 +213,18 @@ func (s *Sealer) Frame(buf, plain []byte) ([]byte, error) {
 // SealFrame encrypts a frame made by Frame as a blob of the given kind and
 // ID, appending the sealed blob (SealedSize(len(frame)) bytes) to dst.
 func (s *Sealer) SealFrame(dst []byte, kind vaultapi.Kind, id vaultapi.ID, frame []byte) ([]byte, error) {
+	return s.seal(dst, blobVersion, blobAD(kind, id), frame)
+}
+
+// blobAD is the additional data of a single blob: its kind and ID.
+func blobAD(kind vaultapi.Kind, id vaultapi.ID) [33]byte {
+	var ad [33]byte
+	ad[0] = byte(kind)
+	copy(ad[1:], id[:])
+	return ad
+}
+
+func (s *Sealer) seal(dst []byte, version byte, ad [33]byte, frame []byte) ([]byte, error) {
 	if len(frame) == 0 || len(frame)-1 > MaxPlain {
 		return dst, fmt.Errorf("seal: frame of %d bytes", len(frame))
 	}
@@ -199,11 +232,8 @@ func (s *Sealer) SealFrame(dst []byte, kind vaultapi.Kind, id vaultapi.ID, frame
 	if err != nil {
 		return dst, err
 	}
-	var ad [33]byte
-	ad[0] = byte(kind)
-	copy(ad[1:], id[:])
 	dst = slices.Grow(dst, SealedSize(len(frame)))
-	dst = append(dst, blobVersion)
+	dst = append(dst, version)
 	dst = append(dst, nonce[:]...)
 	var gcmNonce [12]byte
 	copy(gcmNonce[4:], nonce[prefixSize:])
@@ -255,23 +285,30 @@ func (o *Opener) aeadFor(prefix []byte) (cipher.AEAD, error) {
 // Open authenticates and decrypts a sealed blob of the given kind and ID
 // and returns its plaintext, appended to dst[:0]. sealed is overwritten.
 func (o *Opener) Open(dst []byte, kind vaultapi.Kind, id vaultapi.ID, sealed []byte) ([]byte, error) {
-	if len(sealed) < Overhead || sealed[0] != blobVersion {
-		return dst, fmt.Errorf("open blob %s: %w (bad framing)", id.Short(), ErrAuth)
+	out, err := o.open(dst, blobVersion, blobAD(kind, id), sealed)
+	if err != nil {
+		return dst, fmt.Errorf("open blob %s: %w", id.Short(), err)
+	}
+	return out, nil
+}
+
+// open authenticates, decrypts and decompresses a sealed blob or group
+// of the given version and additional data.
+func (o *Opener) open(dst []byte, version byte, ad [33]byte, sealed []byte) ([]byte, error) {
+	if len(sealed) < Overhead || sealed[0] != version {
+		return dst, fmt.Errorf("%w (bad framing)", ErrAuth)
 	}
 	nonce := sealed[1 : 1+nonceSize]
 	aead, err := o.aeadFor(nonce[:prefixSize])
 	if err != nil {
 		return dst, err
 	}
-	var ad [33]byte
-	ad[0] = byte(kind)
-	copy(ad[1:], id[:])
 	var gcmNonce [12]byte
 	copy(gcmNonce[4:], nonce[prefixSize:])
 	ct := sealed[1+nonceSize:]
 	pt, err := aead.Open(ct[:0], gcmNonce[:], ct, ad[:])
 	if err != nil {
-		return dst, fmt.Errorf("open blob %s: %w", id.Short(), ErrAuth)
+		return dst, ErrAuth
 	}
 	switch pt[0] {
 	case compRaw:
@@ -279,12 +316,12 @@ func (o *Opener) Open(dst []byte, kind vaultapi.Kind, id vaultapi.ID, sealed []b
 	case compZstd:
 		out, err := o.dec.DecodeAll(pt[1:], dst[:0])
 		if err != nil {
-			return dst, fmt.Errorf("open blob %s: decompress: %w", id.Short(), err)
+			return dst, fmt.Errorf("decompress: %w", err)
 		}
 		if len(out) > MaxPlain {
-			return dst, fmt.Errorf("open blob %s: decompresses past %d bytes", id.Short(), MaxPlain)
+			return dst, fmt.Errorf("decompresses past %d bytes", MaxPlain)
 		}
 		return out, nil
 	}
-	return dst, fmt.Errorf("open blob %s: unknown compression %d", id.Short(), pt[0])
+	return dst, fmt.Errorf("unknown compression %d (written by a newer Coffer?)", pt[0])
 }

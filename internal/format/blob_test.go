@@ -15,7 +15,7 @@ import (
 
 var (
 	allKinds  = []vaultapi.Kind{vaultapi.KindData, vaultapi.KindTree, vaultapi.KindInfo}
-	allLevels = []Level{LevelNone, LevelFastest, LevelDefault, LevelBetter}
+	allLevels = []Level{LevelNone, LevelAuto, LevelFastest, LevelDefault, LevelBetter}
 )
 
 func newSealer(t testing.TB, k *Keys, level Level) *Sealer {
@@ -321,7 +321,7 @@ func TestParseLevel(t *testing.T) {
 		want Level
 		ok   bool
 	}{
-		{"", LevelFastest, true}, {"auto", LevelFastest, true}, {"fastest", LevelFastest, true},
+		{"", LevelAuto, true}, {"auto", LevelAuto, true}, {"fastest", LevelFastest, true},
 		{"none", LevelNone, true}, {"off", LevelNone, true}, {"default", LevelDefault, true},
 		{"better", LevelBetter, true}, {"max", LevelBetter, true}, {"ultra", 0, false},
 	} {

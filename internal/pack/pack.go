@@ -6,6 +6,7 @@
 package pack
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -83,6 +84,22 @@ func (w *Writer) Add(kind vaultapi.Kind, id vaultapi.ID, sealed []byte) {
 // only append to dst and return the extended slice; on error the pack is
 // left as it was.
 func (w *Writer) AddFunc(kind vaultapi.Kind, id vaultapi.ID, write func(dst []byte) ([]byte, error)) error {
+	return w.AddGroupFunc(kind, []vaultapi.ID{id}, write)
+}
+
+// AddGroupFunc is AddFunc for a group (see doc/FORMAT.md, "Groups"): one
+// sealed region holding the chunks ids, each listed in the trailer at the
+// region's offset and length. ids must be sorted and distinct
+// (slices.SortFunc with bytes.Compare), as readers check.
+func (w *Writer) AddGroupFunc(kind vaultapi.Kind, ids []vaultapi.ID, write func(dst []byte) ([]byte, error)) error {
+	if len(ids) == 0 {
+		return fmt.Errorf("pack: a blob with no ID")
+	}
+	for i := 1; i < len(ids); i++ {
+		if bytes.Compare(ids[i][:], ids[i-1][:]) <= 0 {
+			return fmt.Errorf("pack: a group's IDs are not sorted and distinct")
+		}
+	}
 	off := len(w.buf)
 	buf, err := write(w.buf)
 	if err != nil {
@@ -92,27 +109,36 @@ func (w *Writer) AddFunc(kind vaultapi.Kind, id vaultapi.ID, write func(dst []by
 		return fmt.Errorf("pack: blob of %d bytes", len(buf)-off)
 	}
 	w.buf = buf
-	w.entries = append(w.entries, vaultapi.PackEntry{
-		ID: id, Kind: kind, Offset: uint64(off), Length: uint32(len(buf) - off),
-	})
+	for _, id := range ids {
+		w.entries = append(w.entries, vaultapi.PackEntry{
+			ID: id, Kind: kind, Offset: uint64(off), Length: uint32(len(buf) - off),
+		})
+	}
 	return nil
 }
 
-// Grow makes room for n more bytes, at least doubling the buffer when it
-// must grow, so a pack that grows blob by blob is copied a few times only.
+// Grow makes room for n more bytes. The buffer doubles up to 1 MiB and
+// then grows by a quarter, so a pack that grows blob by blob is copied a
+// few times only, and its spare capacity stays small: a metadata pack of
+// 5 MB held 8 MiB when it doubled.
 func (w *Writer) Grow(n int) {
 	if cap(w.buf)-len(w.buf) >= n {
 		return
 	}
-	b := make([]byte, len(w.buf), max(2*cap(w.buf), len(w.buf)+n))
+	step := cap(w.buf)
+	if step > 1<<20 {
+		step /= 4
+	}
+	b := make([]byte, len(w.buf), max(cap(w.buf)+step, len(w.buf)+n))
 	copy(b, w.buf)
 	w.buf = b
 }
 
-// Fits reports whether one more blob of n bytes keeps the finished pack,
-// trailer included, within limit bytes. An empty pack takes any blob.
-func (w *Writer) Fits(n, limit int) bool {
-	return len(w.entries) == 0 || len(w.buf)+n+TrailerSize(len(w.entries)+1) <= limit
+// Fits reports whether one more blob of n bytes, listed under ids IDs (1
+// but for a group), keeps the finished pack, trailer included, within
+// limit bytes. An empty pack takes any blob.
+func (w *Writer) Fits(n, ids, limit int) bool {
+	return len(w.entries) == 0 || len(w.buf)+n+TrailerSize(len(w.entries)+ids) <= limit
 }
 
 // Bytes returns the pack's bytes so far, without the trailer; they stay
@@ -122,7 +148,8 @@ func (w *Writer) Bytes() []byte { return w.buf }
 // Size is the pack's size so far, without the trailer.
 func (w *Writer) Size() int { return len(w.buf) }
 
-// Count is the number of blobs added.
+// Count is the number of trailer entries: blobs added, a group counting
+// once for each of its chunks.
 func (w *Writer) Count() int { return len(w.entries) }
 
 // Finish appends the trailer and returns the finished pack. The writer must
@@ -177,7 +204,9 @@ func ParseTail(tail []byte, packSize int64) (int, error) {
 // ParseTrailer decodes the trailer (entries, count and magic: the last
 // TrailerSize(n) bytes) of a pack of packSize bytes and checks that the
 // blobs tile the pack exactly: in order, back to back, from the header to
-// the trailer; and that data blobs and metadata blobs are not mixed.
+// the trailer; and that data blobs and metadata blobs are not mixed. The
+// chunks of a group are consecutive entries of one kind with the same
+// offset and length, their IDs in increasing byte order.
 func ParseTrailer(trailer []byte, packSize int64) ([]vaultapi.PackEntry, error) {
 	if len(trailer) < TailSize {
 		return nil, fmt.Errorf("%w: trailer too short", ErrFormat)
@@ -201,11 +230,21 @@ func ParseTrailer(trailer []byte, packSize int64) ([]vaultapi.PackEntry, error) 
 		if !e.Kind.Valid() {
 			return nil, fmt.Errorf("%w: entry %d has unknown kind %d", ErrFormat, i, p[0])
 		}
-		if e.Offset != next || e.Length == 0 || e.Length > MaxBlob {
-			return nil, fmt.Errorf("%w: entry %d at %d+%d does not follow the previous blob", ErrFormat, i, e.Offset, e.Length)
-		}
 		if (e.Kind == vaultapi.KindData) != (entries[0].Kind == vaultapi.KindData) {
 			return nil, fmt.Errorf("%w: entry %d: %s blob in a pack of %s blobs", ErrFormat, i, e.Kind, entries[0].Kind)
+		}
+		if i > 0 && e.Offset == entries[i-1].Offset && e.Length == entries[i-1].Length {
+			// Another chunk of the group before it.
+			if e.Kind != entries[i-1].Kind {
+				return nil, fmt.Errorf("%w: entry %d: a %s in a group of %s blobs", ErrFormat, i, e.Kind, entries[i-1].Kind)
+			}
+			if bytes.Compare(e.ID[:], entries[i-1].ID[:]) <= 0 {
+				return nil, fmt.Errorf("%w: entry %d: a group's IDs are not in increasing order", ErrFormat, i)
+			}
+			continue
+		}
+		if e.Offset != next || e.Length == 0 || e.Length > MaxBlob {
+			return nil, fmt.Errorf("%w: entry %d at %d+%d does not follow the previous blob", ErrFormat, i, e.Offset, e.Length)
 		}
 		next += uint64(e.Length)
 	}

@@ -63,7 +63,7 @@ func TestFitsBoundsThePack(t *testing.T) {
 	blob := bytes.Repeat([]byte{7}, 300)
 	w := NewWriter(make([]byte, 0, limit))
 	for i := range 40 {
-		if !w.Fits(len(blob), limit) {
+		if !w.Fits(len(blob), 1, limit) {
 			if p := w.Finish(); len(p.Data) > limit || cap(p.Data) != limit {
 				t.Fatalf("pack of %d bytes (capacity %d), want at most %d in the first buffer", len(p.Data), cap(p.Data), limit)
 			}
@@ -71,7 +71,7 @@ func TestFitsBoundsThePack(t *testing.T) {
 		}
 		w.Add(vaultapi.KindData, vaultapi.ID{byte(i)}, blob)
 	}
-	if w.Fits(limit, limit) != false || !NewWriter(nil).Fits(2*limit, limit) {
+	if w.Fits(limit, 1, limit) != false || !NewWriter(nil).Fits(2*limit, 1, limit) {
 		t.Fatal("Fits: a full pack takes a blob of the limit, or an empty pack refuses one")
 	}
 }

@@ -27,6 +27,9 @@ type ChunkCache struct {
 	sem   chan struct{}
 	pool  sync.Pool // of *[]byte
 	disk  *DiskCache
+	// openers keep the groups opened last, whose other chunks a reader
+	// going through a folder's small files is likely to want next.
+	openers sync.Pool // of *ChunkOpener
 }
 
 type cacheItem struct {
@@ -137,13 +140,11 @@ func (c *ChunkCache) start(loc vaultapi.Location, size uint32) *cacheItem {
 func (c *ChunkCache) load(loc vaultapi.Location, size uint32) ([]byte, error) {
 	if c.disk != nil {
 		if sealed, ok := c.disk.get(loc.ID, c.buf(int(loc.Length))); ok {
-			dst := c.buf(int(size))[:0]
-			plain, err := c.r.OpenBlob(vaultapi.KindData, loc.ID, sealed, dst)
+			plain, err := c.open(loc, sealed, size)
 			c.recycle(sealed)
 			if err == nil {
 				return plain, nil
 			}
-			c.recycle(dst)
 			c.disk.remove(loc.ID) // damaged on disk: fetch it again
 		}
 	}
@@ -162,20 +163,45 @@ func (c *ChunkCache) load(loc vaultapi.Location, size uint32) ([]byte, error) {
 		return nil, fmt.Errorf("read blob %s: %w", loc.ID.Short(), err)
 	}
 	var keep []byte
-	if c.disk != nil {
-		keep = append([]byte(nil), sealed...) // Open decrypts in place
+	if c.disk != nil && !format.IsGroup(sealed) {
+		// Open decrypts in place. A group is not kept on disk: every
+		// chunk in it would keep a copy of the whole group.
+		keep = append([]byte(nil), sealed...)
 	}
-	dst := c.buf(int(size))[:0]
-	plain, err := c.r.OpenBlob(vaultapi.KindData, loc.ID, sealed, dst)
+	plain, err := c.open(loc, sealed, size)
 	c.recycle(sealed)
 	if err != nil {
-		c.recycle(dst)
 		return nil, err
 	}
 	if keep != nil {
 		c.disk.put(loc.ID, keep)
 	}
 	return plain, nil
+}
+
+// open authenticates and decrypts the chunk at loc, of size bytes, from
+// sealed (its blob or group, overwritten) into a recycled buffer.
+func (c *ChunkCache) open(loc vaultapi.Location, sealed []byte, size uint32) ([]byte, error) {
+	dst := c.buf(int(size))[:0]
+	if !format.IsGroup(sealed) {
+		plain, err := c.r.OpenBlob(vaultapi.KindData, loc.ID, sealed, dst)
+		if err != nil {
+			c.recycle(dst)
+		}
+		return plain, err
+	}
+	o, _ := c.openers.Get().(*ChunkOpener)
+	if o == nil {
+		o = c.r.NewChunkOpener()
+	}
+	plain, err := o.Open(loc, sealed)
+	if err == nil {
+		plain = append(dst, plain...)
+	} else {
+		c.recycle(dst)
+	}
+	c.openers.Put(o)
+	return plain, err
 }
 
 // FileReader reads a file node's content: random access through a chunk

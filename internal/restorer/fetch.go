@@ -84,14 +84,15 @@ func (rs *restore) startFetch() *fetcher {
 		f.workers.Add(1)
 		go func() {
 			defer f.workers.Done()
-			var buf, plain []byte
+			var buf []byte
+			chunks := rs.r.NewChunkOpener()
 			for {
 				pc, ok := f.next()
 				if !ok {
 					return
 				}
 				var err error
-				buf, plain, err = rs.fetchPack(pc.pack, pc.locs, buf, plain)
+				buf, err = rs.fetchPack(pc.pack, pc.locs, buf, chunks)
 				if err != nil {
 					rs.cancel(err)
 				}
@@ -194,7 +195,7 @@ func pieces(packs []string, byPack map[string][]vaultapi.Location) []packPiece {
 // files that needed its unread blobs fail, each named, and the restore
 // goes on with the others. Any other error (the vault unreachable, a read
 // failing) ends the restore.
-func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf, plain []byte) ([]byte, []byte, error) {
+func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chunks *repo.ChunkOpener) ([]byte, error) {
 	done := 0
 	buf, err := rs.r.ReadBlobs(rs.ctx, p, locs, buf, func(l vaultapi.Location, sealed []byte) error {
 		done++
@@ -202,8 +203,7 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf, plain []by
 		if len(ts) == 0 {
 			return nil
 		}
-		var err error
-		plain, err = rs.r.OpenBlob(vaultapi.KindData, l.ID, sealed, plain)
+		plain, err := chunks.Open(l, sealed)
 		if err != nil {
 			for _, t := range ts {
 				rs.failFile(t.file, err)
@@ -221,7 +221,7 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf, plain []by
 				rs.failFile(t.file, fmt.Errorf("%w: chunk %s: %v", vaultapi.ErrDamaged, l.ID.Short(), err))
 			}
 		}
-		return buf, plain, nil
+		return buf, nil
 	}
-	return buf, plain, err
+	return buf, err
 }

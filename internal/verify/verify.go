@@ -132,17 +132,21 @@ func Verify(ctx context.Context, r *repo.Repo, points []vaultapi.Point, opts Opt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf, plain []byte
+			var buf []byte
+			chunks := r.NewChunkOpener()
 			for p := range work {
 				var err error
+				last := ^uint64(0)
 				buf, err = r.ReadBlobs(ctx, p, byPack[p], buf, func(l vaultapi.Location, sealed []byte) error {
 					mu.Lock()
-					res.Bytes += uint64(len(sealed))
+					if l.Offset != last { // a group's chunks share its bytes
+						res.Bytes += uint64(len(sealed))
+					}
+					last = l.Offset
 					res.Blobs++
 					done := res.Blobs
 					mu.Unlock()
-					var err error
-					if plain, err = r.OpenBlob(vaultapi.KindData, l.ID, sealed, plain); err != nil {
+					if _, err := chunks.Open(l, sealed); err != nil {
 						damaged(l.ID, err)
 					}
 					if opts.Progress != nil {

@@ -1,0 +1,71 @@
+package repo
+
+import (
+	"fmt"
+
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// A ChunkOpener authenticates and decrypts data chunks for one goroutine,
+// reusing its buffers. A chunk is stored as a blob of its own or as a
+// member of a group (doc/FORMAT.md, "Groups"); the opener keeps the group
+// it opened last, so the group's other chunks, which sit at the same
+// place in the same pack and so come next in offset order, are served
+// without opening it again.
+type ChunkOpener struct {
+	r   *Repo
+	buf []byte // a single blob's plaintext
+
+	// The group opened last, when ok: its place, plaintext, members and
+	// their IDs (each member hashed once, when the group is opened).
+	ok      bool
+	pack    string
+	off     uint64
+	plain   []byte
+	members [][]byte
+	ids     []vaultapi.ID
+}
+
+// NewChunkOpener returns a ChunkOpener.
+func (r *Repo) NewChunkOpener() *ChunkOpener { return &ChunkOpener{r: r} }
+
+// Open returns the plaintext of the data chunk at l, whose sealed bytes
+// (the blob or group at l's offset and length) are sealed. The result is
+// valid until the next Open, and sealed is overwritten; when l is in the
+// group opened last, sealed is not read at all and may be anything. A
+// chunk that does not authenticate, or does not hash to its ID, is
+// reported as vaultapi.ErrDamaged.
+func (o *ChunkOpener) Open(l vaultapi.Location, sealed []byte) ([]byte, error) {
+	if o.ok && o.pack == l.Pack && o.off == l.Offset {
+		return o.member(l.ID)
+	}
+	o.ok = false
+	if !format.IsGroup(sealed) {
+		plain, err := o.r.OpenBlob(vaultapi.KindData, l.ID, sealed, o.buf)
+		if err == nil {
+			o.buf = plain
+		}
+		return plain, err
+	}
+	var err error
+	o.plain, o.members, err = o.r.Opener.OpenGroup(o.plain, o.members, vaultapi.KindData, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("chunk %s: %w: %v", l.ID.Short(), vaultapi.ErrDamaged, err)
+	}
+	o.ids = o.ids[:0]
+	for _, m := range o.members {
+		o.ids = append(o.ids, o.r.Hasher.ID(m))
+	}
+	o.ok, o.pack, o.off = true, l.Pack, l.Offset
+	return o.member(l.ID)
+}
+
+func (o *ChunkOpener) member(id vaultapi.ID) ([]byte, error) {
+	for i, m := range o.ids {
+		if m == id {
+			return o.members[i], nil
+		}
+	}
+	return nil, fmt.Errorf("chunk %s: %w: not in the group stored where the index places it", id.Short(), vaultapi.ErrDamaged)
+}
