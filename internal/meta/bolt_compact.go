@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/atomicfile"
@@ -52,7 +53,17 @@ var compactFraction int64 = 2
 var errCompacted = errors.New("compacted")
 
 func boltOptions() *bolt.Options {
-	return &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+	o := &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+	if runtime.GOOS != "windows" && strconv.IntSize == 64 {
+		// Map address space for growth up front. When the file outgrows
+		// the map, bbolt maps it again in the middle of the write, first
+		// copying every node the transaction holds into the heap: at a
+		// backup's commit, megabytes. The map is only address space; pages
+		// become resident as read. (On Windows, bbolt grows the file to
+		// the size of the map, so there it is left to grow as needed.)
+		o.InitialMmapSize = 1 << 30
+	}
+	return o
 }
 
 // openDB opens the bbolt file at path and locks it. If the file it locked

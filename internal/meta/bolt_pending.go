@@ -176,6 +176,11 @@ func (s *Bolt) loadPending() error {
 func mergePending(mb *bolt.Bucket, set pendingSet) error {
 	if len(set) > 0 {
 		blobs := mb.Bucket(bBlobs)
+		// Pages split when 90 % full, not half full: IDs are random, so a
+		// merge spreads its entries over every page of the index, and
+		// half-full pages made the index twice its size on disk and in
+		// the page cache. A later merge that fills a page splits it again.
+		blobs.FillPercent = 0.9
 		// bbolt keeps keys and values by reference until the commit, so
 		// every entry gets its own bytes.
 		// No entry is looked up first: AddPack keeps only blobs the index
