@@ -17,7 +17,14 @@ func packSeeds(t testing.TB) [][]byte {
 	w := NewWriter(nil)
 	w.Add(vaultapi.KindTree, vaultapi.ID{9}, []byte("t"))
 	w.Add(vaultapi.KindInfo, vaultapi.ID{8}, []byte("info"))
-	return [][]byte{goldenPack(t).Data, w.Finish().Data}
+	g := NewWriter(nil)
+	g.Add(vaultapi.KindData, vaultapi.ID{7}, []byte("blob"))
+	if err := g.AddGroupFunc(vaultapi.KindData, []vaultapi.ID{{1}, {2}, {3}}, func(dst []byte) ([]byte, error) {
+		return append(dst, "group"...), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return [][]byte{goldenPack(t).Data, w.Finish().Data, g.Finish().Data}
 }
 
 // checkEntries checks what Parse and ParseTrailer promise for a pack of
@@ -29,8 +36,17 @@ func checkEntries(t *testing.T, entries []vaultapi.PackEntry, trailer []byte, si
 	}
 	next := uint64(HeaderSize)
 	for i, e := range entries {
-		if e.Offset != next || e.Length == 0 || !e.Kind.Valid() ||
-			(e.Kind == vaultapi.KindData) != (entries[0].Kind == vaultapi.KindData) {
+		if !e.Kind.Valid() || (e.Kind == vaultapi.KindData) != (entries[0].Kind == vaultapi.KindData) {
+			t.Fatalf("entry %d: %+v", i, e)
+		}
+		if i > 0 && e.Offset == entries[i-1].Offset && e.Length == entries[i-1].Length {
+			// A group's next chunk: same kind, a greater ID.
+			if p := entries[i-1]; e.Kind != p.Kind || bytes.Compare(e.ID[:], p.ID[:]) <= 0 {
+				t.Fatalf("group entry %d: %+v after %+v", i, e, p)
+			}
+			continue
+		}
+		if e.Offset != next || e.Length == 0 {
 			t.Fatalf("entry %d: %+v", i, e)
 		}
 		next += uint64(e.Length)

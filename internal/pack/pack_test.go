@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -120,6 +121,42 @@ func TestLayout(t *testing.T) {
 	}
 }
 
+func TestWriterGroups(t *testing.T) {
+	w := NewWriter(nil)
+	ids := []vaultapi.ID{{1}, {2}, {3}}
+	write := func(dst []byte) ([]byte, error) { return append(dst, "group"...), nil }
+	if err := w.AddGroupFunc(vaultapi.KindData, ids, write); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]vaultapi.ID{nil, {{2}, {1}}, {{1}, {1}}} {
+		if err := w.AddGroupFunc(vaultapi.KindData, bad, write); err == nil {
+			t.Errorf("AddGroupFunc took IDs %v", bad)
+		}
+	}
+	w.Add(vaultapi.KindData, vaultapi.ID{9}, []byte("single"))
+	if w.Count() != 4 || w.Size() != HeaderSize+5+6 {
+		t.Fatalf("count %d size %d", w.Count(), w.Size())
+	}
+	// A group of n chunks takes n trailer entries.
+	limit := HeaderSize + 11 + 7 + TrailerSize(4+3)
+	if !w.Fits(7, 3, limit) || w.Fits(7, 4, limit) {
+		t.Error("Fits does not count a group's entries")
+	}
+	p := w.Finish()
+	es, err := Parse(p.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range es[:3] {
+		if e.ID != ids[i] || e.Offset != HeaderSize || e.Length != 5 {
+			t.Errorf("group entry %d: %+v", i, e)
+		}
+	}
+	if es[3].Offset != HeaderSize+5 || es[3].Length != 6 {
+		t.Errorf("blob after the group: %+v", es[3])
+	}
+}
+
 func TestWriterCounts(t *testing.T) {
 	w := NewWriter(make([]byte, 5, 100))
 	if w.Size() != HeaderSize || w.Count() != 0 {
@@ -146,10 +183,18 @@ func TestParseRejects(t *testing.T) {
 	ent := func(kind vaultapi.Kind, off uint64, n uint32) vaultapi.PackEntry {
 		return vaultapi.PackEntry{Kind: kind, ID: vaultapi.ID{byte(off)}, Offset: off, Length: n}
 	}
+	// member is an entry of a group: its ID is {id}.
+	member := func(kind vaultapi.Kind, off uint64, n uint32, id byte) vaultapi.PackEntry {
+		return vaultapi.PackEntry{Kind: kind, ID: vaultapi.ID{id}, Offset: off, Length: n}
+	}
 	d := vaultapi.KindData
 	good := build(hdr, []byte("aaabb"), []vaultapi.PackEntry{ent(d, 8, 3), ent(d, 11, 2)})
 	if _, err := Parse(good); err != nil {
 		t.Fatalf("good pack: %v", err)
+	}
+	grouped := []vaultapi.PackEntry{member(d, 8, 3, 1), member(d, 8, 3, 2), member(d, 8, 3, 9), ent(d, 11, 2), member(d, 11+2, 1, 5), member(d, 13, 1, 6)}
+	if es, err := Parse(build(hdr, []byte("aaabbc"), grouped)); err != nil || !slices.Equal(es, grouped) {
+		t.Fatalf("pack with groups: %+v, %v", es, err)
 	}
 	withCount := func(b []byte, n uint32) []byte {
 		b = bytes.Clone(b)
@@ -184,6 +229,11 @@ func TestParseRejects(t *testing.T) {
 		{"kind 4", build(hdr, []byte("aaa"), []vaultapi.PackEntry{ent(4, 8, 3)})},
 		{"data after tree", build(hdr, []byte("aaabb"), []vaultapi.PackEntry{ent(vaultapi.KindTree, 8, 3), ent(d, 11, 2)})},
 		{"info after data", build(hdr, []byte("aaabb"), []vaultapi.PackEntry{ent(d, 8, 3), ent(vaultapi.KindInfo, 11, 2)})},
+		{"group listing a chunk twice", build(hdr, []byte("aaabb"), []vaultapi.PackEntry{ent(d, 8, 3), ent(d, 8, 3), ent(d, 11, 2)})},
+		{"group out of order", build(hdr, []byte("aaabb"), []vaultapi.PackEntry{member(d, 8, 3, 2), member(d, 8, 3, 1), ent(d, 11, 2)})},
+		{"group of two kinds", build(hdr, []byte("aaabb"), []vaultapi.PackEntry{member(vaultapi.KindTree, 8, 3, 1), member(vaultapi.KindInfo, 8, 3, 2), ent(vaultapi.KindTree, 11, 2)})},
+		{"group member of another length", build(hdr, []byte("aaabb"), []vaultapi.PackEntry{member(d, 8, 3, 1), member(d, 8, 2, 2), ent(d, 11, 2)})},
+		{"group apart", build(hdr, []byte("aaabb"), []vaultapi.PackEntry{member(d, 8, 3, 1), ent(d, 11, 2), member(d, 8, 3, 2)})},
 	} {
 		if e, err := Parse(tc.b); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: got %+v, %v; want ErrFormat", tc.name, e, err)

@@ -1,6 +1,7 @@
 package vaulttest
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"sync"
@@ -41,6 +42,34 @@ func testStorePack(f *fixture) {
 	f.wantStored(f.A, tree)
 }
 
+// groupPack builds a data pack of single blobs and groups: runs of
+// entries sharing one region, their IDs in increasing order.
+func (f *fixture) groupPack() vaultapi.Pack {
+	w := pack.NewWriter(nil)
+	for i := range 6 {
+		ids := f.ids(1 + i%3*4) // 1, 5 or 9 chunks at one place
+		slices.SortFunc(ids, func(a, b vaultapi.ID) int { return bytes.Compare(a[:], b[:]) })
+		data := f.bytes(1 + f.r.IntN(2000))
+		if err := w.AddGroupFunc(vaultapi.KindData, ids, func(dst []byte) ([]byte, error) {
+			return append(dst, data...), nil
+		}); err != nil {
+			f.t.Fatalf("AddGroupFunc: %v", err)
+		}
+	}
+	return w.Finish()
+}
+
+// testStorePackGroups: every chunk of a group is indexed at the group's
+// offset and length.
+func testStorePackGroups(f *fixture) {
+	s := f.begin(f.A)
+	p := f.groupPack()
+	f.store(f.A, s.ID, p)
+	f.wantStored(f.A, p)
+	f.commit(f.A, s.ID, p.Entries[0].ID, packIDs(p))
+	f.wantStored(f.A, p)
+}
+
 func testStorePackIdempotent(f *fixture) {
 	s := f.begin(f.A)
 	p := f.pack(vaultapi.KindData, 20, 1000)
@@ -74,6 +103,18 @@ func testStorePackRefused(f *fixture) {
 		return vaultapi.Pack{Name: good.Name, Data: good.Data, Entries: fn(slices.Clone(good.Entries))}
 	}
 	garbage := f.bytes(5000)
+	grouped := f.groupPack()
+	regroup := func(fn func(es []vaultapi.PackEntry) []vaultapi.PackEntry) vaultapi.Pack {
+		// The trailer itself says what fn says: a pack whose bytes and
+		// entries agree, which the vault must still refuse.
+		es := fn(slices.Clone(grouped.Entries))
+		data := pack.AppendTrailer(slices.Clone(grouped.Data[:len(grouped.Data)-pack.TrailerSize(len(grouped.Entries))]), es)
+		return vaultapi.Pack{Name: pack.Name(data), Data: data, Entries: es}
+	}
+	second := 1 // the second entry of the first group of five
+	for second < len(grouped.Entries) && grouped.Entries[second].Offset != grouped.Entries[second-1].Offset {
+		second++
+	}
 	// A pack whose trailer lists a blob past its end.
 	liar := slices.Clone(good.Data)
 	liar[len(liar)-pack.TailSize-4] ^= 0x40 // the last entry's length, low byte
@@ -100,6 +141,18 @@ func testStorePackRefused(f *fixture) {
 		{"a truncated pack", withData(good, good.Data[:len(good.Data)-1])},
 		{"the header alone", withData(good, good.Data[:pack.HeaderSize])},
 		{"a trailer that lies", withData(good, liar)},
+		{"a group listing a chunk twice", regroup(func(es []vaultapi.PackEntry) []vaultapi.PackEntry {
+			es[second].ID = es[second-1].ID
+			return es
+		})},
+		{"a group's chunks out of order", regroup(func(es []vaultapi.PackEntry) []vaultapi.PackEntry {
+			es[second].ID, es[second-1].ID = es[second-1].ID, es[second].ID
+			return es
+		})},
+		{"a group of mixed kinds", regroup(func(es []vaultapi.PackEntry) []vaultapi.PackEntry {
+			es[second].Kind = vaultapi.KindInfo
+			return es
+		})},
 	}
 	for _, b := range bad {
 		f.wantErr("StorePack with "+b.what, f.A.StorePack(f.ctx, s.ID, b.p), vaultapi.ErrBadRequest)

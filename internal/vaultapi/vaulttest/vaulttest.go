@@ -91,6 +91,7 @@ func Run(t *testing.T, h Harness) {
 		{"SessionUnknown", testSessionUnknown},
 		{"HasBlobsBatch", testHasBlobsBatch},
 		{"StorePack", testStorePack},
+		{"StorePackGroups", testStorePackGroups},
 		{"StorePackIdempotent", testStorePackIdempotent},
 		{"StorePackRefused", testStorePackRefused},
 		{"StorePackConcurrent", testStorePackConcurrent},

@@ -1,0 +1,107 @@
+package archiver_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/coffer-backup/coffer/internal/archiver"
+	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/restorer"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"github.com/coffer-backup/coffer/internal/verify"
+)
+
+// TestSmallFilesGrouped: small files are stored in groups (their chunks
+// share a place in a pack), large chunks each on their own, and the
+// backup restores and verifies; without compression nothing is grouped.
+func TestSmallFilesGrouped(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		level   format.Level
+		grouped bool
+	}{{"auto", format.LevelAuto, true}, {"fastest", format.LevelFastest, true}, {"none", format.LevelNone, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			src := t.TempDir()
+			rng := mrand.New(mrand.NewPCG(uint64(tc.level+5), 3))
+			contents := map[string][]byte{}
+			write := func(name string, n int) {
+				b := make([]byte, n)
+				for i := range b {
+					b[i] = "abcdefgh\n"[rng.IntN(9)]
+				}
+				contents[name] = b
+				if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 240 {
+				write(fmt.Sprintf("small%03d", i), 1+rng.IntN(12<<10))
+			}
+			write("large", 300<<10) // one chunk, too large for a group
+			_, r := open(t, t.TempDir(), nil)
+			res, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader, Compression: tc.level})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			var ids []vaultapi.ID
+			for _, b := range contents {
+				ids = append(ids, r.Hasher.ID(b))
+			}
+			locs, err := r.Vault.Locate(ctx, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type place struct {
+				pack string
+				off  uint64
+			}
+			members := map[place]int{}
+			for _, l := range locs {
+				if l.Pack == "" {
+					t.Fatalf("chunk %s not stored", l.ID.Short())
+				}
+				members[place{l.Pack, l.Offset}]++
+			}
+			large := locs[len(locs)-1]
+			for i, id := range ids {
+				if id == r.Hasher.ID(contents["large"]) {
+					large = locs[i]
+				}
+			}
+			if n := members[place{large.Pack, large.Offset}]; n != 1 {
+				t.Errorf("the large chunk shares its place with %d others", n-1)
+			}
+			shared := 0
+			for _, n := range members {
+				if n > 1 {
+					shared++
+				}
+			}
+			// About 1.5 MB of small files: at least two full groups.
+			if tc.grouped && (shared < 2 || len(members) > 10) {
+				t.Errorf("%d places for %d chunks, %d of them groups", len(members), len(ids), shared)
+			}
+			if !tc.grouped && (shared != 0 || len(members) != len(ids)) {
+				t.Errorf("without compression: %d places for %d chunks, %d groups", len(members), len(ids), shared)
+			}
+
+			target := t.TempDir()
+			if _, err := restorer.Restore(ctx, r, mustRoot(t, r, res), restorer.Options{Target: target}); err != nil {
+				t.Fatal(err)
+			}
+			sameContent(t, src, filepath.Join(target, src))
+			points, _ := r.Vault.Points(ctx)
+			vres, err := verify.Verify(ctx, r, points, verify.Options{})
+			if err != nil || vres.Damaged != 0 || vres.Blobs < uint64(len(ids)) {
+				t.Fatalf("verify: %+v, %v", vres, err)
+			}
+		})
+	}
+}
