@@ -81,7 +81,7 @@ func (r cliRunner) Run(ctx context.Context, pol vaultapi.Policy, job vaultapi.Jo
 	defer cancel()
 	g := *r.g
 	g.noLock, g.onDemand, g.quiet, g.json = true, false, true, false
-	res, _, _, err := doBackup(ctx, &g, backupFlags{compression: "fastest"}, nil)
+	res, _, _, err := doBackup(ctx, &g, backupFlags{compression: "auto"}, nil)
 	job.Ended = time.Now()
 	if err != nil {
 		job.Status, job.Message = vaultapi.StatusFailed, err.Error()

@@ -263,7 +263,10 @@ func storageSpeed(dir string, data []byte) (float64, float64, error) {
 
 // Suggest picks a compression level: the strongest whose speed on all
 // cores keeps up with the target rate (the storage write speed, or
-// 200 MB/s when unknown), falling back to fastest.
+// 200 MB/s when unknown). auto, the default, is picked when fastest keeps
+// up and default does not: it compresses small files at fastest, in
+// groups, and only larger chunks at default. When not even fastest keeps
+// up, the cores are the limit and fastest is picked.
 func Suggest(results []Result) (string, string) {
 	cores := float64(runtime.GOMAXPROCS(0))
 	target := 200.0
@@ -272,12 +275,16 @@ func Suggest(results []Result) (string, string) {
 			target = r.MBps
 		}
 	}
-	pick, why := "fastest", "fastest keeps the cores ahead of storage"
-	for _, lv := range []string{"default", "better"} {
+	pick, why := "fastest", fmt.Sprintf("no level compresses at the %.0f MB/s storage takes: the cores are the limit", target)
+	for _, lv := range []string{"fastest", "default", "better"} {
 		for _, r := range results {
 			if r.Stage == "compress zstd "+lv && r.MBps*cores >= target {
 				pick = lv
 				why = fmt.Sprintf("%s compresses at %.0f MB/s on %d cores, at least the %.0f MB/s storage takes", lv, r.MBps*cores, int(cores), target)
+				if lv == "fastest" {
+					pick = "auto"
+					why += "; auto, the default, compresses small files at fastest and larger chunks at default"
+				}
 			}
 		}
 	}

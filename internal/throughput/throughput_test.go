@@ -42,6 +42,10 @@ func TestSuggest(t *testing.T) {
 	if lv, _ := Suggest(res); lv != "fastest" {
 		t.Errorf("fast storage: suggested %s, want fastest", lv)
 	}
+	res = append(res, Result{Stage: "compress zstd fastest", MBps: 100000})
+	if lv, _ := Suggest(res); lv != "auto" {
+		t.Errorf("fast storage, faster compression: suggested %s, want auto", lv)
+	}
 }
 
 func TestGenerateDataIsDeterministic(t *testing.T) {
