@@ -105,3 +105,46 @@ func TestSmallFilesGrouped(t *testing.T) {
 		})
 	}
 }
+
+// TestTinyFilesGroupsBounded: a folder of tiny files makes groups of at
+// most format.GroupMaxMembers chunks, long before they reach the size at
+// which a group is sealed.
+func TestTinyFilesGroupsBounded(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	const files = 2*format.GroupMaxMembers + 100
+	var ids []vaultapi.ID
+	_, r := open(t, t.TempDir(), nil)
+	for i := range files {
+		b := fmt.Appendf(nil, "%x", i)
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%05d", i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.Hasher.ID(b))
+	}
+	res, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs, err := r.Vault.Locate(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := map[uint64]int{} // one pack: places by offset
+	for _, l := range locs {
+		members[l.Offset]++
+	}
+	if len(members) != 3 {
+		t.Errorf("%d chunks in %d places, want 3 groups", files, len(members))
+	}
+	for off, n := range members {
+		if n > format.GroupMaxMembers {
+			t.Errorf("a group of %d chunks at %d", n, off)
+		}
+	}
+	target := t.TempDir()
+	if _, err := restorer.Restore(ctx, r, mustRoot(t, r, res), restorer.Options{Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	sameContent(t, src, filepath.Join(target, src))
+}

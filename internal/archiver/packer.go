@@ -124,7 +124,7 @@ func (p *packer) add(kind vaultapi.Kind, id vaultapi.ID, plain []byte) error {
 		g.plain = append(g.plain, plain...)
 		g.lens = append(g.lens, len(plain))
 		g.ids = append(g.ids, id)
-		full := len(g.plain) >= format.GroupTarget
+		full := len(g.plain) >= format.GroupTarget || len(g.ids) >= format.GroupMaxMembers
 		if full {
 			p.filling = nil
 		}

@@ -213,6 +213,9 @@ func frame(enc *zstd.Encoder, buf, plain []byte) ([]byte, error) {
 // SealFrame encrypts a frame made by Frame as a blob of the given kind and
 // ID, appending the sealed blob (SealedSize(len(frame)) bytes) to dst.
 func (s *Sealer) SealFrame(dst []byte, kind vaultapi.Kind, id vaultapi.ID, frame []byte) ([]byte, error) {
+	if !kind.Valid() {
+		return dst, fmt.Errorf("seal: kind %d", kind)
+	}
 	return s.seal(dst, blobVersion, blobAD(kind, id), frame)
 }
 
@@ -285,6 +288,10 @@ func (o *Opener) aeadFor(prefix []byte) (cipher.AEAD, error) {
 // Open authenticates and decrypts a sealed blob of the given kind and ID
 // and returns its plaintext, appended to dst[:0]. sealed is overwritten.
 func (o *Opener) Open(dst []byte, kind vaultapi.Kind, id vaultapi.ID, sealed []byte) ([]byte, error) {
+	if !kind.Valid() {
+		// Its additional data could be a group's (kind|0x80, a zero ID).
+		return dst, fmt.Errorf("open blob %s: kind %d: %w", id.Short(), kind, ErrAuth)
+	}
 	out, err := o.open(dst, blobVersion, blobAD(kind, id), sealed)
 	if err != nil {
 		return dst, fmt.Errorf("open blob %s: %w", id.Short(), err)

@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -127,6 +128,118 @@ func FuzzOpenBlob(f *testing.F) {
 	})
 }
 
+func FuzzSplitGroup(f *testing.F) {
+	for _, b := range splitGroupSeeds() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		members, err := SplitGroup(nil, b)
+		if err != nil {
+			if !errors.Is(err, ErrGroup) {
+				t.Fatalf("error %v does not wrap ErrGroup", err)
+			}
+			return
+		}
+		if len(members) < 2 || len(members) > maxMembers {
+			t.Fatalf("%d members accepted", len(members))
+		}
+		var body []byte
+		lens := make([]int, len(members))
+		for i, m := range members {
+			if len(m) == 0 {
+				t.Fatalf("member %d is empty", i)
+			}
+			body = append(body, m...)
+			lens[i] = len(m)
+		}
+		// One encoding for every group: a reader accepts only what
+		// AppendGroupTable writes.
+		if enc := AppendGroupTable(body, lens); !bytes.Equal(enc, b) {
+			t.Fatalf("re-encoding differs:\nin  %x\nout %x", b, enc)
+		}
+	})
+}
+
+// splitGroupSeeds are group plaintexts: the golden group's, the smallest
+// group, and one with a length of two bytes.
+func splitGroupSeeds() [][]byte {
+	return [][]byte{
+		groupPlain(goldenGroup.members),
+		AppendGroupTable([]byte("ab"), []int{1, 1}),
+		AppendGroupTable(bytes.Repeat([]byte("z"), 303), []int{3, 300}),
+	}
+}
+
+// fuzzGroup is a group sealed with the golden keys, which FuzzOpenGroup
+// may see opened; no other input may open.
+type fuzzGroup struct {
+	kind    vaultapi.Kind
+	sealed  []byte
+	members [][]byte
+}
+
+func fuzzGroups(t testing.TB) []fuzzGroup {
+	keys := goldenKeys(t)
+	var out []fuzzGroup
+	// Nonce prefixes a0 .. af (zstd) and b0 .. bf (raw).
+	for i, level := range []Level{LevelAuto, LevelNone} {
+		s, err := NewSealer(keys, &seqReader{next: 0xa0 + 0x10*byte(i)}, level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range []struct {
+			kind    vaultapi.Kind
+			members [][]byte
+		}{
+			{vaultapi.KindData, goldenGroup.members},
+			{vaultapi.KindTree, [][]byte{[]byte("tw"), []byte("o")}},
+		} {
+			frame, err := s.GroupFrame(nil, groupPlain(in.members))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sealed, err := s.SealGroup(nil, in.kind, frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fuzzGroup{in.kind, sealed, in.members})
+		}
+	}
+	return out
+}
+
+func FuzzOpenGroup(f *testing.F) {
+	groups := fuzzGroups(f)
+	for _, g := range groups {
+		f.Add(bytes.Clone(g.sealed), byte(g.kind))
+	}
+	o, err := NewOpener(goldenKeys(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, sealed []byte, kind byte) {
+		in := sealed
+		_, members, err := o.OpenGroup(nil, nil, vaultapi.Kind(kind), bytes.Clone(sealed)) // OpenGroup overwrites its input
+		if err != nil {
+			return
+		}
+		for _, g := range groups {
+			if bytes.Equal(in, g.sealed) && g.kind == vaultapi.Kind(kind) {
+				if len(members) != len(g.members) {
+					t.Fatalf("opened %d members, want %d", len(members), len(g.members))
+				}
+				for i := range members {
+					if !bytes.Equal(members[i], g.members[i]) {
+						t.Fatalf("member %d: %q, want %q", i, members[i], g.members[i])
+					}
+				}
+				return
+			}
+		}
+		t.Fatalf("tampered or forged input opened: kind %d sealed %x -> %q", kind, in, members)
+	})
+}
+
 func FuzzDecodeManifest(f *testing.F) {
 	m, err := EncodeManifest(goldenManifest(f))
 	if err != nil {
@@ -239,6 +352,8 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	seeds := map[string][][]any{
 		"FuzzDecodeTree":       nil,
 		"FuzzOpenBlob":         nil,
+		"FuzzSplitGroup":       nil,
+		"FuzzOpenGroup":        nil,
 		"FuzzDecodeManifest":   {{man}},
 		"FuzzUnwrapKeys":       {{slotA, []byte(goldenPassphrase)}, {slotR, []byte("wrong")}},
 		"FuzzParseRecoveryKey": {{string(printable)}},
@@ -248,6 +363,12 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	}
 	for _, b := range fuzzBlobs(t) {
 		seeds["FuzzOpenBlob"] = append(seeds["FuzzOpenBlob"], []any{b.sealed, byte(b.kind), b.id[:]})
+	}
+	for _, b := range splitGroupSeeds() {
+		seeds["FuzzSplitGroup"] = append(seeds["FuzzSplitGroup"], []any{b})
+	}
+	for _, g := range fuzzGroups(t) {
+		seeds["FuzzOpenGroup"] = append(seeds["FuzzOpenGroup"], []any{g.sealed, byte(g.kind)})
 	}
 	for name, list := range seeds {
 		writeSeeds(t, name, list)

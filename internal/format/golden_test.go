@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coffer-backup/coffer/internal/vaultapi"
+	"github.com/klauspost/compress/zstd"
 	"github.com/zeebo/blake3"
 )
 
@@ -20,10 +22,11 @@ import (
 // with go test ./internal/format -run Golden -update only when the change
 // is intended, and say so in doc/FORMAT.md.
 //
-// One exception: the zstd vector depends on the compressor's output, which
-// a new version of klauspost/compress may change without changing the
-// format. TestGoldenBlobs still opens the pinned bytes, so old blobs stay
-// readable; regenerating after such an upgrade is fine.
+// One exception: the zstd vectors (blob-zstd.hex, blob-group.hex) depend
+// on the compressor's output, which a new version of klauspost/compress may
+// change without changing the format. TestGoldenBlobs and TestGoldenGroup
+// still open the pinned bytes, so old blobs stay readable; regenerating
+// after such an upgrade is fine.
 
 // patternInput returns n bytes i mod 251, the input pattern of the BLAKE3
 // reference test vectors.
@@ -123,9 +126,108 @@ func TestGoldenBlobs(t *testing.T) {
 	}
 }
 
+// goldenGroup is sealed by a Sealer over seqReader{0x90} at LevelAuto:
+// nonce prefix 90 91 .. 9f, counter 0.
+var goldenGroup = struct {
+	file    string
+	kind    vaultapi.Kind
+	members [][]byte
+	comp    byte
+}{"blob-group.hex", vaultapi.KindData, [][]byte{
+	[]byte("Coffer golden group: member one, a small file.\n"),
+	[]byte("x"),
+	[]byte("Coffer golden group: member three, another small file.\n"),
+	bytes.Repeat([]byte("small files compress together. "), 4),
+}, compZstd}
+
+func TestGoldenGroup(t *testing.T) {
+	keys := goldenKeys(t)
+	g := goldenGroup
+	s, err := NewSealer(keys, &seqReader{next: 0x90}, LevelAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := groupPlain(g.members)
+	frame, err := s.GroupFrame(nil, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := s.SealGroup(nil, g.kind, frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := checkGolden(t, g.file, sealed)
+	wantNonce := mustHex(t, "909192939495969798999a9b9c9d9e9f 0000000000000000")
+	if got := pinned[1:25]; !bytes.Equal(got, wantNonce) {
+		t.Errorf("%s: nonce %x, want %x", g.file, got, wantNonce)
+	}
+
+	// Decrypt, decompress and split by hand, as doc/FORMAT.md describes.
+	inner := manualOpenGroup(t, keys, g.kind, pinned)
+	if inner[0] != g.comp {
+		t.Fatalf("%s: compression byte %d, want %d", g.file, inner[0], g.comp)
+	}
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	got, err := dec.DecodeAll(inner[1:], nil)
+	if err != nil {
+		t.Fatalf("%s: zstd: %v", g.file, err)
+	}
+	if !bytes.Equal(got, plain) {
+		t.Fatalf("%s: group plaintext %x, want %x", g.file, got, plain)
+	}
+	tl := int(binary.LittleEndian.Uint32(got[len(got)-4:]))
+	table, body := got[len(got)-4-tl:len(got)-4], got[:len(got)-4-tl]
+	n, k := binary.Uvarint(table)
+	if n != uint64(len(g.members)) {
+		t.Fatalf("%s: %d members, want %d", g.file, n, len(g.members))
+	}
+	table = table[k:]
+	for i, m := range g.members {
+		l, k := binary.Uvarint(table)
+		table = table[k:]
+		if !bytes.Equal(body[:l], m) {
+			t.Errorf("%s: member %d is %q, want %q", g.file, i, body[:l], m)
+		}
+		body = body[l:]
+	}
+	if len(table) != 0 || len(body) != 0 {
+		t.Errorf("%s: %d table bytes and %d member bytes left", g.file, len(table), len(body))
+	}
+
+	_, members, err := newOpener(t, keys).OpenGroup(nil, nil, g.kind, bytes.Clone(pinned))
+	if err != nil {
+		t.Fatalf("%s: open pinned bytes: %v", g.file, err)
+	}
+	wantMembers(t, members, g.members)
+}
+
 // manualOpen decrypts a sealed blob following doc/FORMAT.md step by step
 // and returns compression byte | payload.
 func manualOpen(t *testing.T, k *Keys, kind vaultapi.Kind, id vaultapi.ID, sealed []byte) []byte {
+	t.Helper()
+	if sealed[0] != 1 {
+		t.Fatalf("manual open: version byte %d, want 1", sealed[0])
+	}
+	return manualOpenAD(t, k, append([]byte{byte(kind)}, id[:]...), sealed)
+}
+
+// manualOpenGroup is manualOpen for a group: version byte 2, additional
+// data kind|0x80 and 32 zero bytes.
+func manualOpenGroup(t *testing.T, k *Keys, kind vaultapi.Kind, sealed []byte) []byte {
+	t.Helper()
+	if sealed[0] != 2 {
+		t.Fatalf("manual open: version byte %d, want 2", sealed[0])
+	}
+	return manualOpenAD(t, k, append([]byte{byte(kind) | 0x80}, make([]byte, 32)...), sealed)
+}
+
+// manualOpenAD decrypts the sealed bytes after the version byte with the
+// additional data ad.
+func manualOpenAD(t *testing.T, k *Keys, ad, sealed []byte) []byte {
 	t.Helper()
 	material := append(bytes.Clone(k.Data[:]), sealed[1:17]...)
 	var sub [32]byte
@@ -135,7 +237,6 @@ func manualOpen(t *testing.T, k *Keys, kind vaultapi.Kind, id vaultapi.ID, seale
 		t.Fatal(err)
 	}
 	nonce := append(make([]byte, 4), sealed[17:25]...)
-	ad := append([]byte{byte(kind)}, id[:]...)
 	pt, err := aead.Open(nil, nonce, sealed[25:], ad)
 	if err != nil {
 		t.Fatalf("manual open: %v", err)

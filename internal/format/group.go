@@ -35,7 +35,11 @@ const (
 	// chunker's minimum, so only whole small files and the last chunks
 	// of larger ones are grouped.
 	GroupMember = 256 << 10
-	// maxMembers bounds the members of one group.
+	// GroupMaxMembers is the most members a writer puts in one group, so
+	// that a folder of tiny files does not make one group of tens of
+	// thousands, each listed in the pack's trailer.
+	GroupMaxMembers = 1024
+	// maxMembers bounds the members of one group, for readers.
 	maxMembers = 1 << 16
 )
 
@@ -45,10 +49,13 @@ var ErrGroup = errors.New("bad group")
 // IsGroup reports whether sealed is a group rather than a single blob.
 func IsGroup(sealed []byte) bool { return len(sealed) > 0 && sealed[0] == groupVersion }
 
-func groupAD(kind vaultapi.Kind) [33]byte {
-	var ad [33]byte
+// groupAD returns the additional data of a group of the given kind:
+// kind|0x80 and 32 zero bytes. Kinds are below 0x80, so it is never a
+// blob's (kind | ID) nor another kind's group's; ok is false for a kind
+// that is not, which could otherwise open a group of kind&0x7f.
+func groupAD(kind vaultapi.Kind) (ad [33]byte, ok bool) {
 	ad[0] = byte(kind) | 0x80
-	return ad
+	return ad, kind < 0x80
 }
 
 // AppendGroupTable appends the table of a group whose members have the
@@ -64,7 +71,9 @@ func AppendGroupTable(members []byte, lengths []int) []byte {
 }
 
 // SplitGroup decodes a group's plaintext into its members, appended to
-// dst[:0]; they are slices of plain.
+// dst[:0]; they are slices of plain. It accepts only what
+// AppendGroupTable writes: uvarints are minimal, so each group has one
+// encoding.
 func SplitGroup(dst [][]byte, plain []byte) ([][]byte, error) {
 	dst = dst[:0]
 	if len(plain) < 4 {
@@ -76,14 +85,14 @@ func SplitGroup(dst [][]byte, plain []byte) ([][]byte, error) {
 	}
 	body := len(plain) - 4 - int(tl)
 	table := plain[body : len(plain)-4]
-	n, k := binary.Uvarint(table)
+	n, k := uvarint(table)
 	if k <= 0 || n < 2 || n > maxMembers {
 		return dst, fmt.Errorf("%w: member count", ErrGroup)
 	}
 	table = table[k:]
 	off := 0
 	for i := range n {
-		m, k := binary.Uvarint(table)
+		m, k := uvarint(table)
 		if k <= 0 || m == 0 || m > uint64(body-off) {
 			return dst, fmt.Errorf("%w: member %d's length", ErrGroup, i)
 		}
@@ -102,15 +111,24 @@ func SplitGroup(dst [][]byte, plain []byte) ([][]byte, error) {
 func (s *Sealer) Groups() bool { return s.genc != nil }
 
 // GroupFrame is Frame for a group's plaintext (made by AppendGroupTable):
-// it compresses at the level the Sealer uses for groups.
+// it compresses at the level the Sealer uses for groups. It refuses a
+// plaintext that SplitGroup would refuse (one member, more than 65536, an
+// empty one): sealed, it would be a group no reader opens.
 func (s *Sealer) GroupFrame(buf, plain []byte) ([]byte, error) {
+	if _, err := SplitGroup(nil, plain); err != nil {
+		return buf, fmt.Errorf("seal group: %w", err)
+	}
 	return frame(s.genc, buf, plain)
 }
 
 // SealGroup encrypts a frame made by GroupFrame as a group of the given
 // kind, appending it (SealedSize(len(frame)) bytes) to dst.
 func (s *Sealer) SealGroup(dst []byte, kind vaultapi.Kind, frame []byte) ([]byte, error) {
-	return s.seal(dst, groupVersion, groupAD(kind), frame)
+	ad, ok := groupAD(kind)
+	if !ok {
+		return dst, fmt.Errorf("seal group: kind %d", kind)
+	}
+	return s.seal(dst, groupVersion, ad, frame)
 }
 
 // OpenGroup authenticates, decrypts and decodes a sealed group of the
@@ -118,7 +136,11 @@ func (s *Sealer) SealGroup(dst []byte, kind vaultapi.Kind, frame []byte) ([]byte
 // members, slices of it appended to members[:0]. sealed is overwritten.
 // The members are not checked against any ID: the caller hashes them.
 func (o *Opener) OpenGroup(dst []byte, members [][]byte, kind vaultapi.Kind, sealed []byte) ([]byte, [][]byte, error) {
-	plain, err := o.open(dst, groupVersion, groupAD(kind), sealed)
+	ad, ok := groupAD(kind)
+	if !ok {
+		return dst, members[:0], fmt.Errorf("open group: %w (kind %d)", ErrAuth, kind)
+	}
+	plain, err := o.open(dst, groupVersion, ad, sealed)
 	if err != nil {
 		return dst, members[:0], fmt.Errorf("open group: %w", err)
 	}

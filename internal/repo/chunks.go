@@ -1,7 +1,10 @@
 package repo
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
+	"sort"
 
 	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
@@ -57,15 +60,28 @@ func (o *ChunkOpener) Open(l vaultapi.Location, sealed []byte) ([]byte, error) {
 	for _, m := range o.members {
 		o.ids = append(o.ids, o.r.Hasher.ID(m))
 	}
+	sort.Sort(byID{o.ids, o.members}) // for the lookups, by binary search
 	o.ok, o.pack, o.off = true, l.Pack, l.Offset
 	return o.member(l.ID)
 }
 
 func (o *ChunkOpener) member(id vaultapi.ID) ([]byte, error) {
-	for i, m := range o.ids {
-		if m == id {
-			return o.members[i], nil
-		}
+	i, ok := slices.BinarySearchFunc(o.ids, id, func(a, b vaultapi.ID) int { return bytes.Compare(a[:], b[:]) })
+	if !ok {
+		return nil, fmt.Errorf("chunk %s: %w: not in the group stored where the index places it", id.Short(), vaultapi.ErrDamaged)
 	}
-	return nil, fmt.Errorf("chunk %s: %w: not in the group stored where the index places it", id.Short(), vaultapi.ErrDamaged)
+	return o.members[i], nil
+}
+
+// byID sorts a group's members by their IDs.
+type byID struct {
+	ids     []vaultapi.ID
+	members [][]byte
+}
+
+func (b byID) Len() int           { return len(b.ids) }
+func (b byID) Less(i, j int) bool { return bytes.Compare(b.ids[i][:], b.ids[j][:]) < 0 }
+func (b byID) Swap(i, j int) {
+	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
+	b.members[i], b.members[j] = b.members[j], b.members[i]
 }

@@ -1,0 +1,393 @@
+package format
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	mrand "math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/coffer-backup/coffer/internal/vaultapi"
+)
+
+// testMembers are the members of a test group: two of one byte, text that
+// compresses, and random bytes that do not.
+func testMembers(seed uint64) [][]byte {
+	r := mrand.New(mrand.NewPCG(seed, 2))
+	random := make([]byte, 8<<10)
+	for i := range random {
+		random[i] = byte(r.Uint32())
+	}
+	return [][]byte{
+		{'a'},
+		[]byte("#include <linux/module.h>\n#include <linux/kernel.h>\n"),
+		random,
+		{'b'},
+		bytes.Repeat([]byte("// SPDX-License-Identifier: GPL-2.0\n"), 1000),
+	}
+}
+
+// groupPlain returns the plaintext of a group of members.
+func groupPlain(members [][]byte) []byte {
+	var plain []byte
+	lens := make([]int, len(members))
+	for i, m := range members {
+		plain = append(plain, m...)
+		lens[i] = len(m)
+	}
+	return AppendGroupTable(plain, lens)
+}
+
+// sealGroup frames and seals a group of members with s.
+func sealGroup(t testing.TB, s *Sealer, kind vaultapi.Kind, members [][]byte) []byte {
+	t.Helper()
+	frame, err := s.GroupFrame(nil, groupPlain(members))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := s.SealGroup(nil, kind, frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sealed) != SealedSize(len(frame)) {
+		t.Fatalf("sealed group of %d bytes, want SealedSize(%d) = %d", len(sealed), len(frame), SealedSize(len(frame)))
+	}
+	return sealed
+}
+
+func wantMembers(t *testing.T, got, want [][]byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d members, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("member %d: %d bytes %.20q, want %d bytes %.20q", i, len(got[i]), got[i], len(want[i]), want[i])
+		}
+	}
+}
+
+func TestGroupRoundTrip(t *testing.T) {
+	keys := goldenKeys(t)
+	o := newOpener(t, keys)
+	members := testMembers(1)
+	for _, level := range allLevels {
+		s := newSealer(t, keys, level)
+		if s.Groups() != (level != LevelNone) {
+			t.Errorf("level %d: Groups() = %v", level, s.Groups())
+		}
+		for _, kind := range allKinds {
+			sealed := sealGroup(t, s, kind, members)
+			if !IsGroup(sealed) || sealed[0] != 2 {
+				t.Fatalf("level %d: version byte %d, want 2", level, sealed[0])
+			}
+			wantComp := byte(compZstd)
+			if level == LevelNone {
+				wantComp = compRaw // no group encoder: stored raw
+			}
+			if comp := manualOpenGroup(t, keys, kind, bytes.Clone(sealed))[0]; comp != wantComp {
+				t.Errorf("level %d: compression byte %d, want %d", level, comp, wantComp)
+			}
+			plain, got, err := o.OpenGroup(nil, nil, kind, sealed)
+			if err != nil {
+				t.Fatalf("level %d %s: %v", level, kind, err)
+			}
+			if !bytes.Equal(plain, groupPlain(members)) {
+				t.Errorf("level %d %s: plaintext differs", level, kind)
+			}
+			wantMembers(t, got, members)
+		}
+	}
+}
+
+// TestGroupFrameLevel checks which encoder a group gets: SpeedFastest's
+// under LevelAuto, the single blobs' under an explicit level.
+func TestGroupFrameLevel(t *testing.T) {
+	keys := goldenKeys(t)
+	for _, level := range allLevels {
+		s := newSealer(t, keys, level)
+		switch {
+		case level == LevelNone && (s.enc != nil || s.genc != nil):
+			t.Errorf("level none: an encoder")
+		case level == LevelAuto && (s.enc == nil || s.genc == nil || s.enc == s.genc):
+			t.Errorf("level auto: groups and blobs share an encoder")
+		case level > LevelAuto && (s.enc == nil || s.genc != s.enc):
+			t.Errorf("level %d: groups and blobs use different encoders", level)
+		}
+	}
+}
+
+// TestGroupIncompressibleIsRaw checks that a group that does not compress
+// is stored raw, as a blob would be, and opens.
+func TestGroupIncompressibleIsRaw(t *testing.T) {
+	keys := goldenKeys(t)
+	members := testMembers(2)
+	members = [][]byte{members[2], members[2][:100], {0}}
+	sealed := sealGroup(t, newSealer(t, keys, LevelAuto), vaultapi.KindData, members)
+	if comp := manualOpenGroup(t, keys, vaultapi.KindData, bytes.Clone(sealed))[0]; comp != compRaw {
+		t.Errorf("compression byte %d, want %d", comp, compRaw)
+	}
+	_, got, err := newOpener(t, keys).OpenGroup(nil, nil, vaultapi.KindData, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMembers(t, got, members)
+}
+
+func TestGroupAndBlobDoNotMix(t *testing.T) {
+	keys := goldenKeys(t)
+	h := NewHasher(keys)
+	s, o := newSealer(t, keys, LevelAuto), newOpener(t, keys)
+	members := testMembers(3)
+	group := sealGroup(t, s, vaultapi.KindData, members)
+
+	// A group is not a blob, whatever ID it is opened under, nor with its
+	// version byte changed to a blob's.
+	for _, id := range []vaultapi.ID{h.ID(members[0]), h.ID(groupPlain(members)), {}} {
+		if _, err := o.Open(nil, vaultapi.KindData, id, bytes.Clone(group)); !errors.Is(err, ErrAuth) {
+			t.Errorf("group opened as a blob %s: got %v, want ErrAuth", id.Short(), err)
+		}
+		asBlob := bytes.Clone(group)
+		asBlob[0] = blobVersion
+		if _, err := o.Open(nil, vaultapi.KindData, id, asBlob); !errors.Is(err, ErrAuth) {
+			t.Errorf("group with version 1 opened as a blob %s: got %v, want ErrAuth", id.Short(), err)
+		}
+	}
+
+	// A blob is not a group, nor with its version byte changed to a group's.
+	plain := []byte("a single blob, not a group")
+	blob, _, err := s.Seal(nil, vaultapi.KindData, h.ID(plain), plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if IsGroup(blob) {
+		t.Errorf("IsGroup(a blob) = true")
+	}
+	if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, bytes.Clone(blob)); !errors.Is(err, ErrAuth) {
+		t.Errorf("blob opened as a group: got %v, want ErrAuth", err)
+	}
+	blob[0] = groupVersion
+	if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, blob); !errors.Is(err, ErrAuth) {
+		t.Errorf("blob with version 2 opened as a group: got %v, want ErrAuth", err)
+	}
+}
+
+func TestOpenGroupRejectsWrongKindOrKey(t *testing.T) {
+	keys := goldenKeys(t)
+	s, o := newSealer(t, keys, LevelAuto), newOpener(t, keys)
+	group := sealGroup(t, s, vaultapi.KindData, testMembers(4))
+	for _, kind := range []vaultapi.Kind{vaultapi.KindTree, vaultapi.KindInfo, 0, 9, vaultapi.KindData | 0x80} {
+		if _, _, err := o.OpenGroup(nil, nil, kind, bytes.Clone(group)); !errors.Is(err, ErrAuth) {
+			t.Errorf("kind %d: got %v, want ErrAuth", kind, err)
+		}
+	}
+	if _, _, err := newOpener(t, &Keys{}).OpenGroup(nil, nil, vaultapi.KindData, bytes.Clone(group)); !errors.Is(err, ErrAuth) {
+		t.Errorf("wrong data key: got %v, want ErrAuth", err)
+	}
+	if _, err := s.SealGroup(nil, vaultapi.KindData|0x80, []byte{compRaw, 1}); err == nil {
+		t.Errorf("sealing a group of kind 0x81: no error")
+	}
+}
+
+func TestOpenGroupRejectsEveryBitFlip(t *testing.T) {
+	keys := goldenKeys(t)
+	o := newOpener(t, keys)
+	members := [][]byte{[]byte("flip me "), bytes.Repeat([]byte("flip me too "), 10), {'!'}}
+	for _, level := range []Level{LevelNone, LevelAuto} {
+		sealed := sealGroup(t, newSealer(t, keys, level), vaultapi.KindData, members)
+		for i := range sealed {
+			for bit := range 8 {
+				b := bytes.Clone(sealed)
+				b[i] ^= 1 << bit
+				if _, got, err := o.OpenGroup(nil, nil, vaultapi.KindData, b); !errors.Is(err, ErrAuth) {
+					t.Fatalf("level %d: bit %d of byte %d flipped: got %q, %v; want ErrAuth", level, bit, i, got, err)
+				}
+			}
+		}
+		for n := range len(sealed) {
+			if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, bytes.Clone(sealed[:n])); !errors.Is(err, ErrAuth) {
+				t.Fatalf("level %d: truncated to %d bytes: got %v, want ErrAuth", level, n, err)
+			}
+		}
+		if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, append(bytes.Clone(sealed), 0)); !errors.Is(err, ErrAuth) {
+			t.Fatalf("level %d: extended by a byte: got %v, want ErrAuth", level, err)
+		}
+	}
+}
+
+// TestOpenGroupRejectsBadTable seals, with the right key, frames whose
+// group plaintext is wrong: authentic, so the error is ErrGroup, not
+// ErrAuth.
+func TestOpenGroupRejectsBadTable(t *testing.T) {
+	keys := goldenKeys(t)
+	s, o := newSealer(t, keys, LevelAuto), newOpener(t, keys)
+	for _, frame := range [][]byte{
+		{compRaw},
+		append([]byte{compRaw}, rawGroup("abc", 1, 3)...),
+		append([]byte{compRaw}, rawGroup("abc", 2, 1, 1)...),
+	} {
+		sealed, err := s.SealGroup(nil, vaultapi.KindData, frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, sealed); !errors.Is(err, ErrGroup) || errors.Is(err, ErrAuth) {
+			t.Errorf("frame %x: got %v, want ErrGroup", frame, err)
+		}
+	}
+	sealed, err := s.SealGroup(nil, vaultapi.KindData, append([]byte{2}, rawGroup("ab", 2, 1, 1)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, sealed); err == nil || errors.Is(err, ErrAuth) {
+		t.Errorf("unknown compression: got %v, want a non-auth error", err)
+	}
+}
+
+// TestGroupFrameRefusesBadGroups checks that a writer cannot seal a group
+// that readers refuse.
+func TestGroupFrameRefusesBadGroups(t *testing.T) {
+	s := newSealer(t, goldenKeys(t), LevelAuto)
+	for _, tc := range []struct {
+		name string
+		lens []int
+	}{
+		{"one member", []int{3}},
+		{"an empty member", []int{1, 0, 2}},
+		{"2^16+1 members", slices.Repeat([]int{1}, maxMembers+1)},
+	} {
+		n := 0
+		for _, l := range tc.lens {
+			n += l
+		}
+		plain := AppendGroupTable(bytes.Repeat([]byte{'m'}, n), tc.lens)
+		if _, err := s.GroupFrame(nil, plain); !errors.Is(err, ErrGroup) {
+			t.Errorf("%s: got %v, want ErrGroup", tc.name, err)
+		}
+	}
+}
+
+func TestOpenGroupReusesBuffers(t *testing.T) {
+	keys := goldenKeys(t)
+	s, o := newSealer(t, keys, LevelAuto), newOpener(t, keys)
+	members := testMembers(5)
+	sealed := sealGroup(t, s, vaultapi.KindData, members)
+	dst := make([]byte, 7, 1<<20)
+	ms := make([][]byte, 3, 16)
+	for round := range 2 {
+		plain, got, err := o.OpenGroup(dst, ms, vaultapi.KindData, bytes.Clone(sealed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantMembers(t, got, members)
+		if &plain[0] != &dst[:1][0] {
+			t.Errorf("round %d: the plaintext is not in dst", round)
+		}
+		if &got[0] != &ms[:1][0] {
+			t.Errorf("round %d: the members are not in the members buffer", round)
+		}
+		off := 0
+		for i, m := range got {
+			if &m[0] != &plain[off] || cap(m) != len(m) {
+				t.Fatalf("round %d: member %d is not plain[%d:%d] (capacity %d)", round, i, off, off+len(m), cap(m))
+			}
+			off += len(m)
+		}
+	}
+}
+
+// rawGroup returns members followed by the table given byte by byte and
+// its length.
+func rawGroup(members string, table ...byte) []byte {
+	b := append([]byte(members), table...)
+	return binary.LittleEndian.AppendUint32(b, uint32(len(table)))
+}
+
+func TestSplitGroup(t *testing.T) {
+	got, err := SplitGroup(nil, rawGroup("ab", 2, 1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMembers(t, got, [][]byte{{'a'}, {'b'}})
+	if enc := AppendGroupTable([]byte("ab"), []int{1, 1}); !bytes.Equal(enc, rawGroup("ab", 2, 1, 1)) {
+		t.Errorf("AppendGroupTable: %x, want %x", enc, rawGroup("ab", 2, 1, 1))
+	}
+	// The example of doc/FORMAT.md, "Groups".
+	if enc := AppendGroupTable([]byte("abc"), []int{2, 1}); !bytes.Equal(enc, mustHex(t, "61 62 63 02 02 01 03 00 00 00")) {
+		t.Errorf("members ab and c: %x, want the example of doc/FORMAT.md", enc)
+	}
+	// A member's capacity ends with it: appending to one does not
+	// overwrite the next.
+	_ = append(got[0], 'x')
+	if got[1][0] != 'b' {
+		t.Errorf("appending to member 0 overwrote member 1")
+	}
+
+	// The most members a group may have, and one more.
+	for _, n := range []int{maxMembers, maxMembers + 1} {
+		plain := AppendGroupTable(bytes.Repeat([]byte{'m'}, n), slices.Repeat([]int{1}, n))
+		got, err := SplitGroup(nil, plain)
+		if n <= maxMembers && (err != nil || len(got) != n) {
+			t.Errorf("%d members: %d, %v", n, len(got), err)
+		}
+		if n > maxMembers && !errors.Is(err, ErrGroup) {
+			t.Errorf("%d members: got %v, want ErrGroup", n, err)
+		}
+	}
+}
+
+func TestSplitGroupRejects(t *testing.T) {
+	overflow := append(bytes.Repeat([]byte{0xff}, 9), 0x02) // 2^64 and more
+	tableLen := func(b []byte, n uint32) []byte {
+		return binary.LittleEndian.AppendUint32(b[:len(b)-4], n)
+	}
+	for _, tc := range []struct {
+		name  string
+		plain []byte
+	}{
+		{"empty", nil},
+		{"3 bytes", []byte{0, 0, 0}},
+		{"empty table", rawGroup("ab")},
+		{"table longer than the group", tableLen(rawGroup("ab", 2, 1, 1), 6)},
+		{"table length 2^32-1", tableLen(rawGroup("ab", 2, 1, 1), 1<<32-1)},
+		{"no members", rawGroup("", 0)},
+		{"one member", rawGroup("abc", 1, 3)},
+		{"2^16+1 members", rawGroup("ab", cat(varintBytes(maxMembers+1), []byte{1, 1})...)},
+		{"2^64 members", rawGroup("ab", cat(overflow, []byte{1, 1})...)},
+		{"member count cut short", rawGroup("ab", 0x80)},
+		{"a member of 0 bytes", rawGroup("ab", 2, 0, 2)},
+		{"lengths add up to more", rawGroup("ab", 2, 1, 2)},
+		{"lengths add up to less", rawGroup("abc", 2, 1, 1)},
+		{"fewer lengths than members", rawGroup("ab", 3, 1, 1)},
+		{"length cut short", rawGroup("ab", 2, 1, 0x80)},
+		{"length of 2^64", rawGroup("ab", cat([]byte{2, 1}, overflow)...)},
+		{"bytes after the table", rawGroup("ab", 2, 1, 1, 0)},
+		{"member count not minimal", rawGroup("ab", 0x82, 0x00, 1, 1)},
+		{"length not minimal", rawGroup("ab", 2, 0x81, 0x00, 1)},
+	} {
+		got, err := SplitGroup(nil, tc.plain)
+		if !errors.Is(err, ErrGroup) {
+			t.Errorf("%s (%x): got %d members, %v; want ErrGroup", tc.name, tc.plain, len(got), err)
+		}
+	}
+}
+
+func BenchmarkOpenGroup(b *testing.B) {
+	keys := goldenKeys(b)
+	s, o := newSealer(b, keys, LevelAuto), newOpener(b, keys)
+	members := testMembers(6)
+	sealed := sealGroup(b, s, vaultapi.KindData, members)
+	buf := make([]byte, len(sealed))
+	var plain []byte
+	var ms [][]byte
+	b.SetBytes(int64(len(groupPlain(members))))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, sealed)
+		var err error
+		plain, ms, err = o.OpenGroup(plain, ms, vaultapi.KindData, buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
