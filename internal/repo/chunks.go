@@ -23,6 +23,7 @@ type ChunkOpener struct {
 	// The group opened last, when ok: its place, plaintext, members and
 	// their IDs (each member hashed once, when the group is opened).
 	ok      bool
+	fresh   bool // opened by the last Open, and not yet told by Opened
 	pack    string
 	off     uint64
 	plain   []byte
@@ -40,6 +41,7 @@ func (r *Repo) NewChunkOpener() *ChunkOpener { return &ChunkOpener{r: r} }
 // chunk that does not authenticate, or does not hash to its ID, is
 // reported as vaultapi.ErrDamaged.
 func (o *ChunkOpener) Open(l vaultapi.Location, sealed []byte) ([]byte, error) {
+	o.fresh = false
 	if o.ok && o.pack == l.Pack && o.off == l.Offset {
 		return o.member(l.ID)
 	}
@@ -61,8 +63,19 @@ func (o *ChunkOpener) Open(l vaultapi.Location, sealed []byte) ([]byte, error) {
 		o.ids = append(o.ids, o.r.Hasher.ID(m))
 	}
 	sort.Sort(byID{o.ids, o.members}) // for the lookups, by binary search
-	o.ok, o.pack, o.off = true, l.Pack, l.Offset
+	o.ok, o.fresh, o.pack, o.off = true, true, l.Pack, l.Offset
 	return o.member(l.ID)
+}
+
+// Opened returns the chunks of the group the last Open opened, with
+// their IDs (valid until the next Open), so a caller can use the ones it
+// needs besides the one it asked for; nil if the last Open opened a
+// single blob, served a group opened before, or failed.
+func (o *ChunkOpener) Opened() ([]vaultapi.ID, [][]byte) {
+	if !o.fresh {
+		return nil, nil
+	}
+	return o.ids, o.members
 }
 
 func (o *ChunkOpener) member(id vaultapi.ID) ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/coffer-backup/coffer/internal/format"
@@ -70,6 +71,16 @@ func TestChunkOpener(t *testing.T) {
 		got, err := o.Open(at(ids[i], 8, len(group)), sealed)
 		if err != nil || !bytes.Equal(got, members[i]) {
 			t.Fatalf("member %d: %q, %v", i, got, err)
+		}
+		// Opened tells the group's chunks once, when it was just opened.
+		oids, oms := o.Opened()
+		if n == 0 && len(oids) != len(ids) || n > 0 && oids != nil {
+			t.Fatalf("Open %d: Opened gave %d chunks", n, len(oids))
+		}
+		for j, id := range oids {
+			if k := slices.Index(ids, id); k < 0 || !bytes.Equal(oms[j], members[k]) {
+				t.Fatalf("Opened: chunk %s is not the group's", id.Short())
+			}
 		}
 	}
 	// A blob of its own, then the group again (opened afresh: its place

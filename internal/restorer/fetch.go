@@ -55,6 +55,44 @@ func (rs *restore) take(id vaultapi.ID) []target {
 	return n.targets
 }
 
+// fromKept writes the chunks of locs (in pack p) that a kept group holds,
+// and returns the others.
+func (rs *restore) fromKept(p string, locs []vaultapi.Location) []vaultapi.Location {
+	var rest []vaultapi.Location
+	for i, l := range locs {
+		m, ok := rs.kept.chunk(groupAt{p, l.Offset}, l.ID)
+		if !ok {
+			if rest != nil {
+				rest = append(rest, l)
+			}
+			continue
+		}
+		if rest == nil {
+			rest = append(make([]vaultapi.Location, 0, len(locs)), locs[:i]...)
+		}
+		for _, t := range rs.take(l.ID) {
+			rs.write(t, m)
+		}
+	}
+	if rest == nil {
+		return locs
+	}
+	return rest
+}
+
+// takeNeeded is take for a blob the plan may not need: it takes nothing
+// (and marks nothing) unless some chunk needs the blob now.
+func (rs *restore) takeNeeded(id vaultapi.ID) []target {
+	rs.needMu.Lock()
+	defer rs.needMu.Unlock()
+	n, ok := rs.needs[id]
+	if !ok || n.taken || len(n.targets) == 0 {
+		return nil
+	}
+	rs.needs[id] = need{taken: true}
+	return n.targets
+}
+
 // fetcher fetches blobs while the plan is still running. Each batch of
 // locations the locator resolves is grouped by pack, split into pieces
 // and queued; workers take pieces in the order they came. The plan walks
@@ -196,6 +234,7 @@ func pieces(packs []string, byPack map[string][]vaultapi.Location) []packPiece {
 // goes on with the others. Any other error (the vault unreachable, a read
 // failing) ends the restore.
 func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chunks *repo.ChunkOpener) ([]byte, error) {
+	locs = rs.fromKept(p, locs)
 	done := 0
 	buf, err := rs.r.ReadBlobs(rs.ctx, p, locs, buf, func(l vaultapi.Location, sealed []byte) error {
 		done++
@@ -212,6 +251,24 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chu
 		}
 		for _, t := range ts {
 			rs.write(t, plain)
+		}
+		// A group just opened: its other chunks that the plan already
+		// needs are written now. The backup gathered the group's files
+		// from several folders at once, so the plan may ask for them in
+		// later batches, which would read and open the group again.
+		ids, members := chunks.Opened()
+		unneeded := false
+		for i, id := range ids {
+			if id != l.ID {
+				ts := rs.takeNeeded(id)
+				for _, t := range ts {
+					rs.write(t, members[i])
+				}
+				unneeded = unneeded || len(ts) == 0
+			}
+		}
+		if unneeded {
+			rs.kept.keep(groupAt{p, l.Offset}, ids, members)
 		}
 		return nil
 	})

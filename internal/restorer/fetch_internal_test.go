@@ -46,3 +46,62 @@ func TestNeedsTakenThenNeededAgain(t *testing.T) {
 		t.Fatalf("take(y) = %v, want %v", got, want)
 	}
 }
+
+// TestTakeNeeded: a group's other chunks are taken only if the plan
+// needs them now, and taking one that is not needed marks nothing, so
+// the plan can still ask for it later.
+func TestTakeNeeded(t *testing.T) {
+	x, y := vaultapi.ID{1}, vaultapi.ID{2}
+	rs := &restore{needs: make(map[vaultapi.ID]need), loc: &locator{batch: locateFirst}}
+	a := &fileTask{node: &format.Node{Type: format.TypeFile, Chunks: []format.Chunk{{ID: x, Size: 1}}}, remaining: 1}
+	rs.needChunks(a, nil)
+	if got := rs.takeNeeded(y); got != nil {
+		t.Fatalf("takeNeeded(y), not needed: %v", got)
+	}
+	if _, ok := rs.needs[y]; ok {
+		t.Fatal("takeNeeded marked a blob no chunk needs")
+	}
+	if got, want := rs.takeNeeded(x), []target{{a, 0}}; !slices.Equal(got, want) {
+		t.Fatalf("takeNeeded(x) = %v, want %v", got, want)
+	}
+	if got := rs.takeNeeded(x); got != nil {
+		t.Fatalf("x taken twice: %v", got)
+	}
+	if got := rs.take(x); len(got) != 0 {
+		t.Fatalf("take after takeNeeded: %v", got)
+	}
+}
+
+// TestKeptGroups: a kept group's chunks are found by place and ID; the
+// oldest groups go when the budget is reached.
+func TestKeptGroups(t *testing.T) {
+	var k keptGroups
+	ids := []vaultapi.ID{{1}, {2}, {3}}
+	members := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
+	k.keep(groupAt{"p", 8}, ids, members)
+	members[1][0] = 'X' // the kept group is a copy
+	if m, ok := k.chunk(groupAt{"p", 8}, ids[1]); !ok || string(m) != "two" {
+		t.Fatalf("chunk 2: %q, %v", m, ok)
+	}
+	for _, miss := range []struct {
+		at groupAt
+		id vaultapi.ID
+	}{{groupAt{"p", 9}, ids[0]}, {groupAt{"q", 8}, ids[0]}, {groupAt{"p", 8}, vaultapi.ID{4}}} {
+		if _, ok := k.chunk(miss.at, miss.id); ok {
+			t.Errorf("found %v at %v", miss.id, miss.at)
+		}
+	}
+	big := make([]byte, keptBytes/3)
+	for i := range uint64(4) {
+		k.keep(groupAt{"p", 100 + i}, []vaultapi.ID{{9}}, [][]byte{big})
+	}
+	if _, ok := k.chunk(groupAt{"p", 8}, ids[0]); ok {
+		t.Error("the oldest group was kept past the budget")
+	}
+	if _, ok := k.chunk(groupAt{"p", 103}, vaultapi.ID{9}); !ok {
+		t.Error("the newest group was not kept")
+	}
+	if k.size > keptBytes {
+		t.Errorf("kept %d bytes, budget %d", k.size, keptBytes)
+	}
+}
