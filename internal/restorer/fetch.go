@@ -55,31 +55,6 @@ func (rs *restore) take(id vaultapi.ID) []target {
 	return n.targets
 }
 
-// fromKept writes the chunks of locs (in pack p) that a kept group holds,
-// and returns the others.
-func (rs *restore) fromKept(p string, locs []vaultapi.Location) []vaultapi.Location {
-	var rest []vaultapi.Location
-	for i, l := range locs {
-		m, ok := rs.kept.chunk(groupAt{p, l.Offset}, l.ID)
-		if !ok {
-			if rest != nil {
-				rest = append(rest, l)
-			}
-			continue
-		}
-		if rest == nil {
-			rest = append(make([]vaultapi.Location, 0, len(locs)), locs[:i]...)
-		}
-		for _, t := range rs.take(l.ID) {
-			rs.write(t, m)
-		}
-	}
-	if rest == nil {
-		return locs
-	}
-	return rest
-}
-
 // takeNeeded is take for a blob the plan may not need: it takes nothing
 // (and marks nothing) unless some chunk needs the blob now.
 func (rs *restore) takeNeeded(id vaultapi.ID) []target {
@@ -234,7 +209,6 @@ func pieces(packs []string, byPack map[string][]vaultapi.Location) []packPiece {
 // goes on with the others. Any other error (the vault unreachable, a read
 // failing) ends the restore.
 func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chunks *repo.ChunkOpener) ([]byte, error) {
-	locs = rs.fromKept(p, locs)
 	done := 0
 	buf, err := rs.r.ReadBlobs(rs.ctx, p, locs, buf, func(l vaultapi.Location, sealed []byte) error {
 		done++
@@ -257,18 +231,12 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chu
 		// from several folders at once, so the plan may ask for them in
 		// later batches, which would read and open the group again.
 		ids, members := chunks.Opened()
-		unneeded := false
 		for i, id := range ids {
 			if id != l.ID {
-				ts := rs.takeNeeded(id)
-				for _, t := range ts {
+				for _, t := range rs.takeNeeded(id) {
 					rs.write(t, members[i])
 				}
-				unneeded = unneeded || len(ts) == 0
 			}
-		}
-		if unneeded {
-			rs.kept.keep(groupAt{p, l.Offset}, ids, members)
 		}
 		return nil
 	})

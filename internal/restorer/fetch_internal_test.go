@@ -71,37 +71,3 @@ func TestTakeNeeded(t *testing.T) {
 		t.Fatalf("take after takeNeeded: %v", got)
 	}
 }
-
-// TestKeptGroups: a kept group's chunks are found by place and ID; the
-// oldest groups go when the budget is reached.
-func TestKeptGroups(t *testing.T) {
-	var k keptGroups
-	ids := []vaultapi.ID{{1}, {2}, {3}}
-	members := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
-	k.keep(groupAt{"p", 8}, ids, members)
-	members[1][0] = 'X' // the kept group is a copy
-	if m, ok := k.chunk(groupAt{"p", 8}, ids[1]); !ok || string(m) != "two" {
-		t.Fatalf("chunk 2: %q, %v", m, ok)
-	}
-	for _, miss := range []struct {
-		at groupAt
-		id vaultapi.ID
-	}{{groupAt{"p", 9}, ids[0]}, {groupAt{"q", 8}, ids[0]}, {groupAt{"p", 8}, vaultapi.ID{4}}} {
-		if _, ok := k.chunk(miss.at, miss.id); ok {
-			t.Errorf("found %v at %v", miss.id, miss.at)
-		}
-	}
-	big := make([]byte, keptBytes/3)
-	for i := range uint64(4) {
-		k.keep(groupAt{"p", 100 + i}, []vaultapi.ID{{9}}, [][]byte{big})
-	}
-	if _, ok := k.chunk(groupAt{"p", 8}, ids[0]); ok {
-		t.Error("the oldest group was kept past the budget")
-	}
-	if _, ok := k.chunk(groupAt{"p", 103}, vaultapi.ID{9}); !ok {
-		t.Error("the newest group was not kept")
-	}
-	if k.size > keptBytes {
-		t.Errorf("kept %d bytes, budget %d", k.size, keptBytes)
-	}
-}

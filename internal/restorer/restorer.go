@@ -192,7 +192,6 @@ type restore struct {
 	// the fetch workers take from it.
 	needMu    sync.Mutex
 	needs     map[vaultapi.ID]need
-	kept      keptGroups    // groups whose other chunks the plan may need later
 	freshIDs  []vaultapi.ID // the plan's scratch
 	loc       *locator      // finds the needed blobs while the plan runs (nil in a dry run)
 	leaders   map[uint64]*leader
