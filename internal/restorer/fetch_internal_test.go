@@ -2,6 +2,7 @@ package restorer
 
 import (
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/coffer-backup/coffer/internal/format"
@@ -61,13 +62,66 @@ func TestTakeNeeded(t *testing.T) {
 	if _, ok := rs.needs[y]; ok {
 		t.Fatal("takeNeeded marked a blob no chunk needs")
 	}
+	lx, ly := vaultapi.Location{ID: x, Offset: 8}, vaultapi.Location{ID: y, Offset: 8}
+	if got := rs.stillNeeded([]vaultapi.Location{ly, lx}); len(got) != 1 || got[0] != lx {
+		t.Fatalf("stillNeeded before x is written: %v, want x only", got)
+	}
 	if got, want := rs.takeNeeded(x), []target{{a, 0}}; !slices.Equal(got, want) {
 		t.Fatalf("takeNeeded(x) = %v, want %v", got, want)
+	}
+	if got := rs.stillNeeded([]vaultapi.Location{lx}); len(got) != 0 {
+		t.Fatalf("stillNeeded after x is written: %v, want none (no read)", got)
 	}
 	if got := rs.takeNeeded(x); got != nil {
 		t.Fatalf("x taken twice: %v", got)
 	}
 	if got := rs.take(x); len(got) != 0 {
 		t.Fatalf("take after takeNeeded: %v", got)
+	}
+}
+
+// TestFetchWaitsForThePlan: located blobs are not fetched while the plan
+// runs, unless fetchAhead bytes are located; then they are queued in pack
+// order, batches merged, and later batches queued as they come.
+func TestFetchWaitsForThePlan(t *testing.T) {
+	ctx := t.Context()
+	rs := &restore{ctx: ctx, needs: make(map[vaultapi.ID]need)}
+	f := &fetcher{rs: rs}
+	f.cnd = sync.NewCond(&f.mu)
+	at := func(pack string, off uint64, n uint32) vaultapi.Location {
+		return vaultapi.Location{ID: vaultapi.ID{byte(off)}, Kind: vaultapi.KindData, Pack: pack, Offset: off, Length: n}
+	}
+	f.add([]vaultapi.Location{at("b", 100, 10), at("a", 50, 10)})
+	f.add([]vaultapi.Location{at("a", 8, 10), at("b", 8, 10)})
+	if f.started || len(f.queue) != 0 {
+		t.Fatalf("fetch started before the plan ended: %d pieces", len(f.queue))
+	}
+	f.closed = true
+	var got []packPiece
+	for {
+		pc, ok := f.next()
+		if !ok {
+			break
+		}
+		got = append(got, pc)
+	}
+	if len(got) != 2 || got[0].pack != "a" || got[1].pack != "b" ||
+		got[0].locs[0].Offset != 8 || got[0].locs[1].Offset != 50 || got[1].locs[0].Offset != 8 {
+		t.Fatalf("pieces %+v, want pack a (8, 50) then b (8, 100)", got)
+	}
+
+	big := &fetcher{rs: rs}
+	big.cnd = sync.NewCond(&big.mu)
+	big.add([]vaultapi.Location{at("c", 8, 1 << 29)})
+	if big.started {
+		t.Fatal("started before fetchAhead bytes were located")
+	}
+	big.add([]vaultapi.Location{at("c", 8+1<<29, 1 << 29)})
+	if !big.started || len(big.queue) == 0 {
+		t.Fatal("fetchAhead bytes located and the fetch not started")
+	}
+	big.add([]vaultapi.Location{at("d", 8, 10)})
+	if last := big.queue[len(big.queue)-1]; last.pack != "d" {
+		t.Fatalf("a batch after the start is not queued: last piece %+v", last)
 	}
 }
