@@ -112,11 +112,11 @@ func TestFetchWaitsForThePlan(t *testing.T) {
 
 	big := &fetcher{rs: rs}
 	big.cnd = sync.NewCond(&big.mu)
-	big.add([]vaultapi.Location{at("c", 8, 1 << 29)})
+	big.add([]vaultapi.Location{at("c", 8, 1<<29)})
 	if big.started {
 		t.Fatal("started before fetchAhead bytes were located")
 	}
-	big.add([]vaultapi.Location{at("c", 8+1<<29, 1 << 29)})
+	big.add([]vaultapi.Location{at("c", 8+1<<29, 1<<29)})
 	if !big.started || len(big.queue) == 0 {
 		t.Fatal("fetchAhead bytes located and the fetch not started")
 	}
