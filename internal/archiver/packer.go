@@ -187,7 +187,7 @@ func (p *packer) flushGroup() error {
 	g := p.filling
 	p.filling = nil
 	p.gmu.Unlock()
-	if g == nil || len(g.ids) == 0 {
+	if g == nil { // a group being gathered holds at least one chunk
 		return nil
 	}
 	return p.sealGroup(g)

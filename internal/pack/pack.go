@@ -6,7 +6,6 @@
 package pack
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -90,13 +89,13 @@ func (w *Writer) AddFunc(kind vaultapi.Kind, id vaultapi.ID, write func(dst []by
 // AddGroupFunc is AddFunc for a group (see doc/FORMAT.md, "Groups"): one
 // sealed region holding the chunks ids, each listed in the trailer at the
 // region's offset and length. ids must be sorted and distinct
-// (slices.SortFunc with bytes.Compare), as readers check.
+// (by vaultapi.ID.Compare), as readers check.
 func (w *Writer) AddGroupFunc(kind vaultapi.Kind, ids []vaultapi.ID, write func(dst []byte) ([]byte, error)) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("pack: a blob with no ID")
 	}
 	for i := 1; i < len(ids); i++ {
-		if bytes.Compare(ids[i][:], ids[i-1][:]) <= 0 {
+		if ids[i].Compare(ids[i-1]) <= 0 {
 			return fmt.Errorf("pack: a group's IDs are not sorted and distinct")
 		}
 	}
@@ -238,7 +237,7 @@ func ParseTrailer(trailer []byte, packSize int64) ([]vaultapi.PackEntry, error) 
 			if e.Kind != entries[i-1].Kind {
 				return nil, fmt.Errorf("%w: entry %d: a %s in a group of %s blobs", ErrFormat, i, e.Kind, entries[i-1].Kind)
 			}
-			if bytes.Compare(e.ID[:], entries[i-1].ID[:]) <= 0 {
+			if e.ID.Compare(entries[i-1].ID) <= 0 {
 				return nil, fmt.Errorf("%w: entry %d: a group's IDs are not in increasing order", ErrFormat, i)
 			}
 			continue

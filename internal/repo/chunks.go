@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"sort"
@@ -79,7 +78,7 @@ func (o *ChunkOpener) Opened() ([]vaultapi.ID, [][]byte) {
 }
 
 func (o *ChunkOpener) member(id vaultapi.ID) ([]byte, error) {
-	i, ok := slices.BinarySearchFunc(o.ids, id, func(a, b vaultapi.ID) int { return bytes.Compare(a[:], b[:]) })
+	i, ok := slices.BinarySearchFunc(o.ids, id, vaultapi.ID.Compare)
 	if !ok {
 		return nil, fmt.Errorf("chunk %s: %w: not in the group stored where the index places it", id.Short(), vaultapi.ErrDamaged)
 	}
@@ -93,7 +92,7 @@ type byID struct {
 }
 
 func (b byID) Len() int           { return len(b.ids) }
-func (b byID) Less(i, j int) bool { return bytes.Compare(b.ids[i][:], b.ids[j][:]) < 0 }
+func (b byID) Less(i, j int) bool { return b.ids[i].Compare(b.ids[j]) < 0 }
 func (b byID) Swap(i, j int) {
 	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
 	b.members[i], b.members[j] = b.members[j], b.members[i]

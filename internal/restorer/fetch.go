@@ -85,8 +85,8 @@ func (rs *restore) stillNeeded(locs []vaultapi.Location) []vaultapi.Location {
 func (rs *restore) takeNeeded(id vaultapi.ID) []target {
 	rs.needMu.Lock()
 	defer rs.needMu.Unlock()
-	n, ok := rs.needs[id]
-	if !ok || n.taken || len(n.targets) == 0 {
+	n := rs.needs[id]
+	if len(n.targets) == 0 { // not needed, or taken already
 		return nil
 	}
 	rs.needs[id] = need{taken: true}

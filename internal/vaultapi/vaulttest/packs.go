@@ -1,7 +1,6 @@
 package vaulttest
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"sync"
@@ -48,7 +47,7 @@ func (f *fixture) groupPack() vaultapi.Pack {
 	w := pack.NewWriter(nil)
 	for i := range 6 {
 		ids := f.ids(1 + i%3*4) // 1, 5 or 9 chunks at one place
-		slices.SortFunc(ids, func(a, b vaultapi.ID) int { return bytes.Compare(a[:], b[:]) })
+		slices.SortFunc(ids, vaultapi.ID.Compare)
 		data := f.bytes(1 + f.r.IntN(2000))
 		if err := w.AddGroupFunc(vaultapi.KindData, ids, func(dst []byte) ([]byte, error) {
 			return append(dst, data...), nil
