@@ -41,7 +41,7 @@ func checkEntries(t *testing.T, entries []vaultapi.PackEntry, trailer []byte, si
 		}
 		if i > 0 && e.Offset == entries[i-1].Offset && e.Length == entries[i-1].Length {
 			// A group's next chunk: same kind, a greater ID.
-			if p := entries[i-1]; e.Kind != p.Kind || bytes.Compare(e.ID[:], p.ID[:]) <= 0 {
+			if p := entries[i-1]; e.Kind != p.Kind || e.ID.Compare(p.ID) <= 0 {
 				t.Fatalf("group entry %d: %+v after %+v", i, e, p)
 			}
 			continue
