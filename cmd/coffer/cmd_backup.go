@@ -75,7 +75,7 @@ Examples:
 	fl.StringArrayVarP(&f.excludes, "exclude", "e", nil, "skip entries matching PATTERN (gitignore syntax, relative to each PATH; repeatable)")
 	fl.StringArrayVar(&f.excludeFiles, "exclude-file", nil, "read exclude patterns from FILE, one per line (repeatable)")
 	fl.BoolVarP(&f.oneFileSystem, "one-file-system", "x", false, "do not cross into other file systems (mount points are kept, empty)")
-	fl.StringVar(&f.compression, "compression", "auto", "auto (small files compressed together at zstd's fastest level, larger chunks at its default), none, fastest, default or better")
+	fl.StringVar(&f.compression, "compression", "auto", "auto (small files compressed together at zstd's fastest level, larger chunks at its default unless very redundant), none, fastest, default or better")
 	fl.StringVar(&f.host, "host", "", "host name recorded in the point (default: this host's name)")
 	fl.BoolVar(&f.force, "force", false, "read every file again, ignoring the previous point")
 	fl.BoolVar(&f.systemState, "system-state", false, "add the Linux system state: /etc, package selection, enabled units, crontabs, users, mounts, boot configuration (see doc/RESTORE.md)")

@@ -47,6 +47,10 @@ const (
 	zstdWindow = 1 << 20
 	// minCompress is the size below which compressing is not tried.
 	minCompress = 64
+	// LevelAuto's probe: see Level.
+	probeMin   = 256 << 10
+	probeSize  = 32 << 10
+	probeRatio = 12
 )
 
 // ErrAuth is returned when a blob fails authentication: wrong key, or
@@ -59,10 +63,13 @@ type Level int
 const (
 	LevelNone Level = -1
 	// LevelAuto, the default, compresses groups of small chunks with zstd
-	// SpeedFastest and every other blob with SpeedDefault: a group's
-	// shared context does more for its ratio than a slower level would,
-	// and large chunks compress at SpeedDefault for little more time
-	// than at SpeedFastest (BENCHMARKS.md, "Compression").
+	// SpeedFastest and every other blob with SpeedDefault, except blobs of
+	// probeMin bytes or more whose first probeSize bytes shrink at least
+	// probeRatio times at SpeedFastest: a group's shared context does more
+	// for its ratio than a slower level would, large chunks compress at
+	// SpeedDefault for little more time than at SpeedFastest, and very
+	// redundant ones come out as small or smaller at SpeedFastest, in a
+	// third less time (BENCHMARKS.md, "Compression").
 	LevelAuto    Level = 0
 	LevelFastest Level = 1 // zstd SpeedFastest
 	LevelDefault Level = 2 // zstd SpeedDefault
@@ -190,7 +197,21 @@ func (s *Sealer) Seal(dst []byte, kind vaultapi.Kind, id vaultapi.ID, plain []by
 // else plain itself. Frame is the costly half of Seal (compression) and
 // may run in many goroutines; SealFrame encrypts the result.
 func (s *Sealer) Frame(buf, plain []byte) ([]byte, error) {
-	return frame(s.enc, buf, plain)
+	enc, buf := s.encoder(buf, plain)
+	return frame(enc, buf, plain)
+}
+
+// encoder returns the encoder for a single blob's plaintext, probing large
+// ones under LevelAuto (see Level) with buf's memory.
+func (s *Sealer) encoder(buf, plain []byte) (*zstd.Encoder, []byte) {
+	if s.level != LevelAuto || len(plain) < probeMin {
+		return s.enc, buf
+	}
+	buf = s.genc.EncodeAll(plain[:probeSize], buf[:0])
+	if len(buf)*probeRatio <= probeSize {
+		return s.genc, buf
+	}
+	return s.enc, buf
 }
 
 func frame(enc *zstd.Encoder, buf, plain []byte) ([]byte, error) {

@@ -345,3 +345,50 @@ func TestNonceBound(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoProbe checks LevelAuto's choice for single blobs: SpeedFastest
+// for a large blob whose start compresses at least probeRatio times,
+// SpeedDefault for a large one that compresses less and for every small
+// one, and that either way the blob opens to its plaintext.
+func TestAutoProbe(t *testing.T) {
+	keys := goldenKeys(t)
+	h := NewHasher(keys)
+	o := newOpener(t, keys)
+	r := mrand.New(mrand.NewPCG(7, 7))
+	var redundant, text []byte
+	for i := 0; len(redundant) < 1<<20; i++ {
+		redundant = fmt.Appendf(redundant, "#define REG_%05d_FIELD_MASK 0x%08x\n", i, 1<<(i%32))
+	}
+	words := []string{"backup", "vault", "restore", "chunk", "pack", "group", "point", "tree", "key", "blob"}
+	for len(text) < 1<<20 {
+		text = fmt.Appendf(text, "%s %d ", words[r.IntN(len(words))], r.IntN(1000))
+	}
+	auto := newSealer(t, keys, LevelAuto)
+	for _, tc := range []struct {
+		name  string
+		s     *Sealer
+		plain []byte
+		want  func(s *Sealer) any
+	}{
+		{"redundant", auto, redundant, func(s *Sealer) any { return s.genc }},
+		{"text", auto, text, func(s *Sealer) any { return s.enc }},
+		{"redundant-small", auto, redundant[:probeMin-1], func(s *Sealer) any { return s.enc }},
+		{"redundant-default", newSealer(t, keys, LevelDefault), redundant, func(s *Sealer) any { return s.enc }},
+	} {
+		enc, _ := tc.s.encoder(nil, tc.plain)
+		if any(enc) != tc.want(tc.s) {
+			t.Errorf("%s: wrong encoder", tc.name)
+		}
+		id := h.ID(tc.plain)
+		sealed, _, err := tc.s.Seal(nil, vaultapi.KindData, id, tc.plain, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got, err := o.Open(nil, vaultapi.KindData, id, sealed); err != nil || !bytes.Equal(got, tc.plain) {
+			t.Errorf("%s: open: %d bytes, %v", tc.name, len(got), err)
+		}
+	}
+	if auto.enc == auto.genc {
+		t.Fatal("auto: one encoder for both")
+	}
+}
