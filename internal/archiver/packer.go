@@ -285,12 +285,16 @@ func (p *packer) upload() {
 			continue
 		}
 		pk := u.w.Finish()
+		// The buffer goes back as soon as the vault has written it
+		// (Pack.Release): the next pack may fill while this one syncs.
+		var once sync.Once
+		pk.Release = func() { once.Do(func() { p.free(u) }) }
 		if err := p.v.StorePack(p.ctx, p.sess, pk); err != nil {
 			p.setErr(fmt.Errorf("store pack: %w", err))
 		} else {
 			p.added.Add(uint64(len(pk.Data)))
 		}
-		p.free(u)
+		pk.Release()
 	}
 }
 

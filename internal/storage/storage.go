@@ -33,6 +33,13 @@ type PutOptions struct {
 	// IfAbsent makes Put fail with ErrExists when the name is taken
 	// (put-if-absent). Immutable, content-named objects are written so.
 	IfAbsent bool
+	// Consumed, if set, is called at most once, when Put has read the
+	// body for the last time, and before Put returns; the caller may then
+	// reuse the body's memory while Put finishes (the local driver syncs
+	// the file after calling it). A driver or wrapper that might read the
+	// body again (a retry) does not call it; then the caller reuses the
+	// memory once Put returns, as without it.
+	Consumed func()
 }
 
 // Storage holds objects named by slash-separated names such as

@@ -237,7 +237,7 @@ func (m *machine) StorePack(ctx context.Context, sessionID string, p vaultapi.Pa
 		return mapErr(err)
 	}
 	obj := PackObject(m.m.ID, p.Name)
-	err = m.v.st.Put(ctx, obj, bytes.NewReader(p.Data), int64(len(p.Data)), storage.PutOptions{IfAbsent: true})
+	err = m.v.st.Put(ctx, obj, bytes.NewReader(p.Data), int64(len(p.Data)), storage.PutOptions{IfAbsent: true, Consumed: p.Release})
 	if err != nil && !errors.Is(err, storage.ErrExists) {
 		return fmt.Errorf("store pack %s: %w", p.Name[:12], err)
 	}

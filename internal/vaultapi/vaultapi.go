@@ -135,6 +135,13 @@ type Pack struct {
 	Name    string      // hex BLAKE3-256 of Data
 	Data    []byte      // the whole pack, trailer included
 	Entries []PackEntry // the blobs, as in the trailer
+	// Release, if set, is called at most once, when the vault will read
+	// Data no more, and before StorePack returns; the caller may reuse
+	// Data's memory from then on (else once StorePack returns). The
+	// embedded vault calls it once the bytes are written to storage,
+	// before it syncs and indexes them, so that a backup need not hold a
+	// full pack through that wait. It crosses no wire.
+	Release func() `json:"-"`
 }
 
 // PackEntry locates one blob inside a pack.

@@ -93,7 +93,7 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64, o
 			return storage.ErrExists
 		}
 	}
-	tmp, err := s.writeTemp(ctx, r, size)
+	tmp, err := s.writeTemp(ctx, r, size, opts.Consumed)
 	if err != nil {
 		return err
 	}
@@ -116,8 +116,9 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64, o
 	return syncDir(dir)
 }
 
-// writeTemp writes the body to a new temporary file, synced and closed.
-func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64) (string, error) {
+// writeTemp writes the body to a new temporary file, synced and closed,
+// calling consumed (if set) between the write and the sync.
+func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, consumed func()) (string, error) {
 	f, err := os.CreateTemp(s.tmp, "put-*")
 	if errors.Is(err, fs.ErrNotExist) {
 		// Someone removed the temporary directory: make it again.
@@ -130,6 +131,9 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64) (string,
 	}
 	_, err = io.Copy(f, sized.Reader(ctx, r, size))
 	if err == nil {
+		if consumed != nil {
+			consumed()
+		}
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

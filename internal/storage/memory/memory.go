@@ -53,6 +53,9 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64, o
 	if _, err := io.Copy(&buf, sized.Reader(ctx, r, size)); err != nil {
 		return fmt.Errorf("memory: put %s: %w", name, err)
 	}
+	if opts.Consumed != nil {
+		opts.Consumed()
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: put %s: %w", name, err)
 	}

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Storage) {
 		{"CancelMidPut", testCancelMidPut},
 		{"ConcurrentIfAbsent", testConcurrentIfAbsent},
 		{"InvalidNames", testInvalidNames},
+		{"Consumed", testConsumed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -350,4 +351,39 @@ func testDelete(t *testing.T, s storage.Storage) {
 	// The name can be used again.
 	put(t, s, "delete/a", []byte("again"), storage.PutOptions{IfAbsent: true})
 	wantContent(t, s, "delete/a", []byte("again"))
+}
+
+// testConsumed checks PutOptions.Consumed: called at most once, and the
+// body never read after it. The callback overwrites the body, as a caller
+// reusing the memory would, so a store that read it again would hold the
+// overwritten bytes. Put over an existing name with IfAbsent keeps the
+// first object either way.
+func testConsumed(t *testing.T, s storage.Storage) {
+	sd := seed(t)
+	for i, n := range []int{0, 1000, 3<<20 + 5} {
+		name := fmt.Sprintf("consumed/obj-%d", n)
+		want := randomBytes(sd+uint64(i), n)
+		body := bytes.Clone(want)
+		calls := 0
+		opts := storage.PutOptions{IfAbsent: true, Consumed: func() {
+			calls++
+			for j := range body {
+				body[j] = 0xA5
+			}
+		}}
+		if err := s.Put(context.Background(), name, bytes.NewReader(body), int64(n), opts); err != nil {
+			t.Fatalf("Put(%q): %v", name, err)
+		}
+		if calls > 1 {
+			t.Fatalf("Put(%q): Consumed called %d times", name, calls)
+		}
+		wantContent(t, s, name, want)
+
+		body, calls = randomBytes(sd+100+uint64(i), n+1), 0
+		err := s.Put(context.Background(), name, bytes.NewReader(body), int64(n+1), opts)
+		if !errors.Is(err, storage.ErrExists) || calls > 1 {
+			t.Fatalf("second Put(%q) with IfAbsent: %v, Consumed called %d times", name, err, calls)
+		}
+		wantContent(t, s, name, want)
+	}
 }

@@ -161,6 +161,10 @@ func (r *retrying) Put(ctx context.Context, name string, body io.Reader, size in
 	} else {
 		attempts = 1
 	}
+	if attempts > 1 {
+		// A later attempt reads the body (or buf) again.
+		opts.Consumed = nil
+	}
 	return r.do(ctx, "put", name, attempts, func(int) error {
 		b, err := rewind()
 		if err != nil {

@@ -357,3 +357,50 @@ func TestFaultsAfterWrite(t *testing.T) {
 		t.Errorf("object of a Put that failed after writing: %v, want it stored", err)
 	}
 }
+
+// TestRetryWithholdsConsumed checks that Retry does not let a store beneath
+// report a body consumed that a later attempt reads again: the first Put
+// below writes and then fails (a lost response), and the callback
+// overwrites the body, so a retry reading it would store the overwritten
+// bytes.
+func TestRetryWithholdsConsumed(t *testing.T) {
+	for _, seekable := range []bool{true, false} {
+		mem := memory.New(nil)
+		faulty := wrap.Inject(mem, wrap.Faults{Ops: wrap.OpPut, Every: 2, AfterWrite: true})
+		sl := &fakeSleep{}
+		s := wrap.Retry(faulty, wrap.RetryPolicy{Sleep: sl.sleep, BufferLimit: 64 << 20})
+		// The first Put succeeds (call 1), the second fails after writing
+		// (call 2) and is retried (call 3).
+		if err := s.Put(context.Background(), "warm", bytes.NewReader(nil), 0, storage.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.Repeat([]byte("pack bytes "), 1000)
+		body := bytes.Clone(want)
+		calls := 0
+		opts := storage.PutOptions{Consumed: func() {
+			calls++
+			for i := range body {
+				body[i] = 0
+			}
+		}}
+		var r io.Reader = bytes.NewReader(body)
+		if !seekable {
+			r = nonSeekable{r}
+		}
+		if err := s.Put(context.Background(), "obj", r, int64(len(body)), opts); err != nil {
+			t.Fatalf("seekable=%v: Put: %v", seekable, err)
+		}
+		if faulty.Injected() != 1 {
+			t.Fatalf("seekable=%v: %d faults injected, want 1", seekable, faulty.Injected())
+		}
+		rc, err := s.Get(context.Background(), "obj", 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("seekable=%v: stored %d bytes (%v), not the body; Consumed called %d times", seekable, len(got), err, calls)
+		}
+	}
+}

@@ -93,6 +93,7 @@ func Run(t *testing.T, h Harness) {
 		{"StorePack", testStorePack},
 		{"StorePackGroups", testStorePackGroups},
 		{"StorePackIdempotent", testStorePackIdempotent},
+		{"StorePackRelease", testStorePackRelease},
 		{"StorePackRefused", testStorePackRefused},
 		{"StorePackConcurrent", testStorePackConcurrent},
 		{"Locate", testLocate},
