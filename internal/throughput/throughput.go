@@ -265,7 +265,8 @@ func storageSpeed(dir string, data []byte) (float64, float64, error) {
 // cores keeps up with the target rate (the storage write speed, or
 // 200 MB/s when unknown). auto, the default, is picked when fastest keeps
 // up and default does not: it compresses small files at fastest, in
-// groups, and only larger chunks at default. When not even fastest keeps
+// groups, and only larger chunks at default (very redundant ones too at
+// fastest; format.LevelAuto). When not even fastest keeps
 // up, the cores are the limit and fastest is picked.
 func Suggest(results []Result) (string, string) {
 	cores := float64(runtime.GOMAXPROCS(0))
@@ -283,7 +284,7 @@ func Suggest(results []Result) (string, string) {
 				why = fmt.Sprintf("%s compresses at %.0f MB/s on %d cores, at least the %.0f MB/s storage takes", lv, r.MBps*cores, int(cores), target)
 				if lv == "fastest" {
 					pick = "auto"
-					why += "; auto, the default, compresses small files at fastest and larger chunks at default"
+					why += "; auto, the default, compresses small files at fastest and larger chunks at default (very redundant ones at fastest)"
 				}
 			}
 		}
