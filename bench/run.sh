@@ -95,6 +95,8 @@ need_debs "${debs[@]}"
 command -v go >/dev/null || die "go is needed to build coffer and the summarizer"
 (cd "$root" && CGO_ENABLED=0 go build -o "$out/bin/summarize" ./bench/summarize) ||
   die "building bench/summarize failed"
+(cd "$root" && CGO_ENABLED=0 go build -o "$out/bin/floor" ./bench/floor) ||
+  die "building bench/floor failed"
 COFFER_BIN=$out/bin/coffer
 export COFFER_BIN
 for t in "${TOOLS[@]}"; do
@@ -323,6 +325,19 @@ say "tools: ${TOOLS[*]}; scenarios: ${SCENS[*]}; rounds: $runs; results in $res"
 for s in "${SCENS[@]}"; do
   warm "$(scen_a "$s")"; warm "$(scen_b "$s")"
 done
+# Floors: bench/floor on the first corpus of each scenario with a full restore,
+# once, before the rounds. Its copy of the corpus goes to the trash, so that no
+# deletion slows the rounds' restores.
+echo "scenario,step,files,bytes,wall_s,user_s,sys_s" >"$res/floor.csv"
+for s in "${SCENS[@]}"; do
+  scen_full "$s" || continue
+  say "floor: the kernel's own file work on $(scen_a "$s")"
+  mkdir -p "$BENCH_TRASH/floor-$s"
+  "$out/bin/floor" -csv -keep "$(scen_a "$s")" "$BENCH_TRASH/floor-$s" 2>>"$logs/floor.log" |
+    tail -n +2 | sed "s/^/$s,/" >>"$res/floor.csv" ||
+    die "bench/floor failed on $(scen_a "$s"); see $logs/floor.log"
+  sync
+done
 start=$SECONDS
 for ((round = 1; round <= runs; round++)); do
   # This round's tool order: the list rotated by one more each round.
@@ -339,6 +354,6 @@ rm -rf "$out/stage" "$out/restore" "$out/trash"
 ref=${TOOLS[0]}  # ratios against coffer when it ran, else against the first tool
 for t in "${TOOLS[@]}"; do [ "$t" = coffer ] && ref=coffer; done
 "$out/bin/summarize" -runs "$res/runs.csv" -verify "$res/verify.csv" -meta "$res/meta.txt" \
-  -ref "$ref" >"$res/report.md"
+  -floor "$res/floor.csv" -ref "$ref" >"$res/report.md"
 cat "$res/report.md"
 say "report: $res/report.md; raw figures: $res/runs.csv, $res/verify.csv"

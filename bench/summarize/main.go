@@ -4,7 +4,7 @@
 // per-round wall times, paired ratios peer ÷ reference tool computed round by
 // round, and the project's targets with met / missed.
 //
-//	summarize -runs runs.csv -verify verify.csv [-meta meta.txt] [-ref coffer]
+//	summarize -runs runs.csv -verify verify.csv [-meta meta.txt] [-floor floor.csv] [-ref coffer]
 package main
 
 import (
@@ -28,6 +28,7 @@ func summarize(args []string, w io.Writer) error {
 	runsPath := fs.String("runs", "", "runs.csv written by bench/run.sh")
 	verifyPath := fs.String("verify", "", "verify.csv written by bench/run.sh (optional)")
 	metaPath := fs.String("meta", "", "meta.txt written by bench/run.sh (optional)")
+	floorPath := fs.String("floor", "", "floor.csv written by bench/run.sh (optional)")
 	ref := fs.String("ref", "coffer", "reference tool of the ratio table")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("flags: %w", err)
@@ -51,8 +52,14 @@ func summarize(args []string, w io.Writer) error {
 			return err
 		}
 	}
+	var floors []floorStep
+	if *floorPath != "" {
+		if floors, err = parseFile(*floorPath, parseFloors); err != nil {
+			return err
+		}
+	}
 	bw := bufio.NewWriter(w)
-	report(bw, newTable(runs, checks), meta, *ref)
+	report(bw, newTable(runs, checks), meta, floors, *ref)
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

@@ -33,7 +33,7 @@ func mbs(b float64) string {
 
 func ratio(x float64) string { return fmt.Sprintf("%.2f", x) }
 
-func report(w io.Writer, t *table, meta [][2]string, ref string) {
+func report(w io.Writer, t *table, meta [][2]string, floors []floorStep, ref string) {
 	fmt.Fprintf(w, "# Benchmark results\n\n")
 	if len(meta) > 0 {
 		for _, kv := range meta {
@@ -44,6 +44,7 @@ func report(w io.Writer, t *table, meta [][2]string, ref string) {
 	for _, s := range t.scens {
 		scenarioTable(w, t, s)
 	}
+	floorTable(w, t, floors, ref)
 	spreadTable(w, t)
 	ratioTable(w, t, ref)
 	targetTable(w, t, ref)

@@ -112,3 +112,35 @@ func writeFile(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// TestReportFloors: the floors of floor.csv appear as a table, with the
+// reference tool's full restore beside the kernel's share of it.
+func TestReportFloors(t *testing.T) {
+	dir := t.TempDir()
+	runsPath, floorPath := filepath.Join(dir, "runs.csv"), filepath.Join(dir, "floor.csv")
+	writeFile(t, runsPath, runsCSV+"1,linux,coffer,restore_full,3.20,3.0,2.5,180000,250000000,1000\n"+
+		"2,linux,coffer,restore_full,3.40,3.1,2.6,180000,250000000,1000\n")
+	writeFile(t, floorPath, "scenario,step,files,bytes,wall_s,user_s,sys_s\n"+
+		"linux,read,78579,1298700000,0.550,0.100,0.820\n"+
+		"linux,mkdir,5095,0,0.120,0.000,0.120\n"+
+		"linux,create,78579,1298700000,1.790,0.110,2.920\n")
+	var out bytes.Buffer
+	if err := summarize([]string{"-runs", runsPath, "-floor", floorPath}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"## Floors",
+		"| linux | read every file (open, fstat, read, close) | 78579 | 0.55 | 0.92 |",
+		"| linux | make the folders | 5095 | 0.12 | 0.12 |",
+		"| linux | create, write and timestamp every file (openat O_CREAT, pwrite, futimens, close) | 78579 | 1.79 | 3.0 |",
+		"- linux: coffer's full restore 3.3 s wall / 5.6 CPU s (medians); the kernel alone making its folders and files 1.91 s / 3.1 CPU s.",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q; got:\n%s", want, out.String())
+		}
+	}
+	writeFile(t, floorPath, "scenario,step,files,bytes,wall_s,user_s,sys_s\nlinux,read,x,0,1,1,1\n")
+	if err := summarize([]string{"-runs", runsPath, "-floor", floorPath}, &out); err == nil || !strings.Contains(err.Error(), "floor row 2") {
+		t.Errorf("bad floor.csv: got %v, want an error naming row 2", err)
+	}
+}
