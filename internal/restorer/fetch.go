@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
+	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
@@ -55,6 +57,20 @@ func (rs *restore) take(id vaultapi.ID) []target {
 	return n.targets
 }
 
+// ungrouped says whether every chunk that waits for blob id is too large
+// to be a group's member, so that the blob holds that chunk alone.
+func (rs *restore) ungrouped(id vaultapi.ID) bool {
+	rs.needMu.Lock()
+	defer rs.needMu.Unlock()
+	ts := rs.needs[id].targets
+	for _, t := range ts {
+		if t.file.node.Chunks[t.chunk].Size < format.GroupMember {
+			return false
+		}
+	}
+	return len(ts) > 0
+}
+
 // stillNeeded returns the locations of locs whose blobs some chunk still
 // waits for: not those a worker wrote from a group opened for another of
 // its chunks, which need not be read again.
@@ -94,40 +110,57 @@ func (rs *restore) takeNeeded(id vaultapi.ID) []target {
 }
 
 // fetcher fetches the located blobs. The locator resolves them in
-// batches while the plan runs; the fetch starts when the plan is done
-// (or fetchAhead bytes are located), with everything located so far
-// grouped by pack and split into pieces, and later batches are queued
-// the same way as they come. Workers take pieces in order, so each byte
-// of a pack is read once.
+// batches while the plan runs. A blob of a chunk too large for any group
+// (doc/FORMAT.md §6.5) is queued at once: it holds that chunk alone, so
+// reading it early costs nothing later, and the workers decode it on the
+// core the plan leaves free. The other blobs wait until the plan is done
+// (or fetchAhead bytes of them are located); then everything located so
+// far is grouped by pack and split into pieces, and later batches are
+// queued the same way as they come. Workers take pieces in order, so each
+// byte of a pack is read once.
 type fetcher struct {
 	rs      *restore
 	workers sync.WaitGroup
 	stop    func() bool // stops waking the workers on cancellation
 	mu      sync.Mutex
 	cnd     *sync.Cond
-	// located holds the locations found while the fetch has not started;
-	// queue the pieces not yet taken; closed means no more come.
+	// located holds the locations of possible groups found while the
+	// fetch has not started; queue the pieces not yet taken; closed
+	// means no more come.
 	located []vaultapi.Location
-	bytes   uint64 // the sealed bytes of located
+	regions map[region]bool // the blobs of located, each once
+	bytes   uint64          // the sealed bytes of regions
 	started bool
 	queue   []packPiece
 	closed  bool
+	// busy counts the workers writing a piece. While the plan runs, at
+	// most planBusy of them do: one core fewer than the process may use,
+	// so that the plan, which the rest of the restore waits for, keeps a
+	// core of its own.
+	busy, planBusy int
 }
 
-// fetchAhead is how much located data (sealed bytes) starts the fetch
-// before the plan has finished. Until then the workers wait: a group
-// (doc/FORMAT.md §6.5) holds small files the backup gathered from
-// several folders at once, and the plan, walking folder by folder, finds
-// them far apart. Once the plan is complete, the first worker to open a
-// group writes every chunk of it the restore needs, and each group is
-// read and decompressed once (a linux restore opened 1,930 groups for
-// 1,576 when fetching each located batch at once, and used 12 % more
-// CPU). A plan too large to wait for still starts the fetch.
+// region is where a blob is stored; all members of a group share one.
+type region struct {
+	pack   string
+	offset uint64
+}
+
+// fetchAhead is how much located data of possible groups (sealed bytes,
+// each blob once) starts their fetch before the plan has finished. Until
+// then they wait: a group (doc/FORMAT.md §6.5) holds small files the
+// backup gathered from several folders at once, and the plan, walking
+// folder by folder, finds them far apart. Once the plan is complete, the
+// first worker to open a group writes every chunk of it the restore
+// needs, and each group is read and decompressed once (a linux restore
+// opened 1,930 groups for 1,576 when fetching each located batch at once,
+// and used 12 % more CPU). A plan too large to wait for still starts the
+// fetch.
 const fetchAhead = 1 << 30
 
 // startFetch starts rs.opts.Workers workers; end them with finish.
 func (rs *restore) startFetch() *fetcher {
-	f := &fetcher{rs: rs}
+	f := &fetcher{rs: rs, planBusy: runtime.GOMAXPROCS(0) - 1}
 	f.cnd = sync.NewCond(&f.mu)
 	f.stop = context.AfterFunc(rs.ctx, func() {
 		f.mu.Lock()
@@ -150,6 +183,7 @@ func (rs *restore) startFetch() *fetcher {
 				if err != nil {
 					rs.cancel(err)
 				}
+				f.done()
 			}
 		}()
 	}
@@ -161,24 +195,32 @@ func (rs *restore) startFetch() *fetcher {
 func (f *fetcher) next() (packPiece, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for (len(f.queue) == 0 || !f.started) && !f.closed && f.rs.ctx.Err() == nil {
+	for (len(f.queue) == 0 || !f.started && f.busy >= max(1, f.planBusy)) && !f.closed && f.rs.ctx.Err() == nil {
 		f.cnd.Wait()
 	}
-	f.start()
 	if f.rs.ctx.Err() != nil || len(f.queue) == 0 {
 		return packPiece{}, false
 	}
+	f.busy++
 	pc := f.queue[0]
 	f.queue[0] = packPiece{}
 	f.queue = f.queue[1:]
 	return pc, true
 }
 
+// done says a worker has written its piece.
+func (f *fetcher) done() {
+	f.mu.Lock()
+	f.busy--
+	f.cnd.Signal()
+	f.mu.Unlock()
+}
+
 // add queues the pieces of one located batch; blobs the vault does not
 // have fail the files that need them.
 func (f *fetcher) add(locs []vaultapi.Location) {
 	rs := f.rs
-	all := locs[:0]
+	held := locs[:0]
 	for _, l := range locs {
 		if l.Pack == "" || l.Kind != vaultapi.KindData {
 			for _, t := range rs.take(l.ID) {
@@ -186,18 +228,39 @@ func (f *fetcher) add(locs []vaultapi.Location) {
 			}
 			continue
 		}
-		all = append(all, l)
+		held = append(held, l)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.started {
-		f.queue = append(f.queue, pieces(repo.GroupByPack(all))...)
+		f.queue = append(f.queue, pieces(repo.GroupByPack(held))...)
 		f.cnd.Broadcast()
 		return
 	}
-	f.located = append(f.located, all...)
-	for _, l := range all {
-		f.bytes += uint64(l.Length)
+	// Blobs that no group can hold go now, the others wait.
+	var now []vaultapi.Location
+	wait := held[:0]
+	for _, l := range held {
+		if rs.ungrouped(l.ID) {
+			now = append(now, l)
+		} else {
+			wait = append(wait, l)
+		}
+	}
+	if len(now) > 0 {
+		f.queue = append(f.queue, pieces(repo.GroupByPack(now))...)
+		f.cnd.Broadcast()
+	}
+	if f.regions == nil {
+		f.regions = make(map[region]bool)
+	}
+	f.located = append(f.located, wait...)
+	for _, l := range wait {
+		r := region{l.Pack, l.Offset}
+		if !f.regions[r] {
+			f.regions[r] = true
+			f.bytes += uint64(l.Length)
+		}
 	}
 	if f.bytes >= fetchAhead {
 		f.start()
@@ -205,24 +268,31 @@ func (f *fetcher) add(locs []vaultapi.Location) {
 	}
 }
 
-// start queues what was located before the fetch started, in pack
-// order; f.mu is held.
+// start queues the possible groups located before the fetch started, in
+// pack order; f.mu is held.
 func (f *fetcher) start() {
 	if f.started {
 		return
 	}
 	f.started = true
 	f.queue = append(f.queue, pieces(repo.GroupByPack(f.located))...)
-	f.located, f.bytes = nil, 0
+	f.located, f.regions, f.bytes = nil, nil, 0
+}
+
+// close says no more blobs come: the plan is done, so what waits is
+// queued.
+func (f *fetcher) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	f.start()
+	f.cnd.Broadcast()
 }
 
 // finish waits until every queued piece is written (or the restore is
 // cancelled) and returns the error that ended it, if any.
 func (f *fetcher) finish() error {
-	f.mu.Lock()
-	f.closed = true
-	f.cnd.Broadcast()
-	f.mu.Unlock()
+	f.close()
 	f.workers.Wait()
 	f.stop()
 	for _, ft := range f.rs.files {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
@@ -80,23 +81,25 @@ func TestTakeNeeded(t *testing.T) {
 	}
 }
 
-// TestFetchWaitsForThePlan: located blobs are not fetched while the plan
-// runs, unless fetchAhead bytes are located; then they are queued in pack
-// order, batches merged, and later batches queued as they come.
+// TestFetchWaitsForThePlan: located blobs that may be groups are not
+// fetched while the plan runs, unless fetchAhead bytes of them are
+// located (each blob once, however many members it holds); then they are
+// queued in pack order, batches merged, and later batches queued as they
+// come.
 func TestFetchWaitsForThePlan(t *testing.T) {
 	ctx := t.Context()
 	rs := &restore{ctx: ctx, needs: make(map[vaultapi.ID]need)}
 	f := &fetcher{rs: rs}
 	f.cnd = sync.NewCond(&f.mu)
 	at := func(pack string, off uint64, n uint32) vaultapi.Location {
-		return vaultapi.Location{ID: vaultapi.ID{byte(off)}, Kind: vaultapi.KindData, Pack: pack, Offset: off, Length: n}
+		return vaultapi.Location{ID: vaultapi.ID{byte(off), byte(off >> 8), byte(off >> 16), byte(off >> 24), byte(n)}, Kind: vaultapi.KindData, Pack: pack, Offset: off, Length: n}
 	}
 	f.add([]vaultapi.Location{at("b", 100, 10), at("a", 50, 10)})
 	f.add([]vaultapi.Location{at("a", 8, 10), at("b", 8, 10)})
 	if f.started || len(f.queue) != 0 {
 		t.Fatalf("fetch started before the plan ended: %d pieces", len(f.queue))
 	}
-	f.closed = true
+	f.close()
 	var got []packPiece
 	for {
 		pc, ok := f.next()
@@ -116,6 +119,16 @@ func TestFetchWaitsForThePlan(t *testing.T) {
 	if big.started {
 		t.Fatal("started before fetchAhead bytes were located")
 	}
+	// Members of one group share its region: located again and again,
+	// it still counts once.
+	member := at("c", 8, 1<<29)
+	for i := range 4 {
+		member.ID[31] = byte(i + 1)
+		big.add([]vaultapi.Location{member})
+	}
+	if big.started {
+		t.Fatal("a group's members counted once each towards fetchAhead")
+	}
 	big.add([]vaultapi.Location{at("c", 8+1<<29, 1<<29)})
 	if !big.started || len(big.queue) == 0 {
 		t.Fatal("fetchAhead bytes located and the fetch not started")
@@ -123,5 +136,71 @@ func TestFetchWaitsForThePlan(t *testing.T) {
 	big.add([]vaultapi.Location{at("d", 8, 10)})
 	if last := big.queue[len(big.queue)-1]; last.pack != "d" {
 		t.Fatalf("a batch after the start is not queued: last piece %+v", last)
+	}
+}
+
+// TestFetchLargeChunksAtOnce: a blob whose chunks are all too large for
+// any group is queued as soon as it is located, while the plan runs; a
+// blob that any chunk of group size waits for waits for the plan.
+func TestFetchLargeChunksAtOnce(t *testing.T) {
+	rs := &restore{ctx: t.Context(), needs: make(map[vaultapi.ID]need), loc: &locator{batch: locateFirst}}
+	large, small, both := vaultapi.ID{1}, vaultapi.ID{2}, vaultapi.ID{3}
+	file := func(chunks ...format.Chunk) *fileTask {
+		return &fileTask{node: &format.Node{Type: format.TypeFile, Chunks: chunks}, remaining: len(chunks)}
+	}
+	rs.needChunks(file(format.Chunk{ID: large, Size: format.GroupMember}, format.Chunk{ID: small, Size: format.GroupMember - 1}), nil)
+	rs.needChunks(file(format.Chunk{ID: both, Size: 1 << 20}), nil)
+	rs.needChunks(file(format.Chunk{ID: both, Size: 100}), nil) // the tree says otherwise: trust neither
+	f := &fetcher{rs: rs}
+	f.cnd = sync.NewCond(&f.mu)
+	f.add([]vaultapi.Location{
+		{ID: large, Kind: vaultapi.KindData, Pack: "p", Offset: 8, Length: 1000},
+		{ID: small, Kind: vaultapi.KindData, Pack: "p", Offset: 1008, Length: 100},
+		{ID: both, Kind: vaultapi.KindData, Pack: "p", Offset: 1108, Length: 100},
+	})
+	if f.started {
+		t.Fatal("the fetch of possible groups started before the plan ended")
+	}
+	if len(f.queue) != 1 || len(f.queue[0].locs) != 1 || f.queue[0].locs[0].ID != large {
+		t.Fatalf("queued during the plan: %+v, want the large chunk's blob alone", f.queue)
+	}
+	if len(f.located) != 2 {
+		t.Fatalf("waiting: %+v, want the small chunk's and the shared one's blobs", f.located)
+	}
+	f.close()
+	if len(f.queue) != 2 || len(f.queue[1].locs) != 2 {
+		t.Fatalf("after the plan: %+v, want the large blob's piece, then the other two", f.queue)
+	}
+}
+
+// TestFetchLeavesThePlanACore: while the plan runs, no more than planBusy
+// workers write at once; once it is done, all do.
+func TestFetchLeavesThePlanACore(t *testing.T) {
+	rs := &restore{ctx: t.Context(), needs: make(map[vaultapi.ID]need)}
+	f := &fetcher{rs: rs, planBusy: 1}
+	f.cnd = sync.NewCond(&f.mu)
+	for i := range 3 {
+		f.queue = append(f.queue, packPiece{pack: string(rune('a' + i))})
+	}
+	if pc, ok := f.next(); !ok || pc.pack != "a" {
+		t.Fatalf("first piece: %+v, %v", pc, ok)
+	}
+	got := make(chan string)
+	go func() {
+		pc, _ := f.next()
+		got <- pc.pack
+	}()
+	select {
+	case p := <-got:
+		t.Fatalf("a second worker took piece %q while the plan runs", p)
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.done()
+	if p := <-got; p != "b" {
+		t.Fatalf("after the first piece was done: %q, want b", p)
+	}
+	f.close() // the plan is done: the third piece is taken with b still busy
+	if pc, ok := f.next(); !ok || pc.pack != "c" {
+		t.Fatalf("after the plan: %+v, %v, want c", pc, ok)
 	}
 }
