@@ -230,14 +230,7 @@ func (f *fetcher) add(locs []vaultapi.Location) {
 		}
 		held = append(held, l)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.started {
-		f.queue = append(f.queue, pieces(repo.GroupByPack(held))...)
-		f.cnd.Broadcast()
-		return
-	}
-	// Blobs that no group can hold go now, the others wait.
+	// Blobs that no group can hold go now, the others wait for the plan.
 	var now []vaultapi.Location
 	wait := held[:0]
 	for _, l := range held {
@@ -246,6 +239,13 @@ func (f *fetcher) add(locs []vaultapi.Location) {
 		} else {
 			wait = append(wait, l)
 		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		f.queue = append(f.queue, pieces(repo.GroupByPack(append(now, wait...)))...)
+		f.cnd.Broadcast()
+		return
 	}
 	if len(now) > 0 {
 		f.queue = append(f.queue, pieces(repo.GroupByPack(now))...)

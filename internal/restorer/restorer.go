@@ -244,9 +244,9 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 		err := rs.plan(root)
 		return rs.result(), err
 	}
-	// Fetching starts with the plan: blobs are located in batches as the
-	// plan first needs them, and each batch is fetched as soon as it is
-	// located.
+	// Locating starts with the plan: blobs are located in batches as the
+	// plan first needs them, and the fetcher queues each batch (see
+	// fetcher for which blobs it fetches before the plan is done).
 	f := rs.startFetch()
 	rs.loc = newLocator(ctx, r.Vault, f.add)
 	err = rs.plan(root)
