@@ -168,11 +168,14 @@ sync_to() {  # sync_to SRC DST: make DST an exact copy of SRC, in place
 # recently_deleted), so right after the previous tool's 78k restored files were
 # deleted, creating 78k files costs 3-7x more kernel time, for whichever tool
 # comes next. Without root the caches cannot be dropped: the report's meta says so.
-settle() {
+drop_caches() {  # written back first; without root the caches stay
   sync
   if [ -w /proc/sys/vm/drop_caches ]; then
     echo 3 >/proc/sys/vm/drop_caches
   fi
+}
+settle() {
+  drop_caches
   warm "$repo"
   [ -d "$repo.state" ] && warm "$repo.state"
   case $tool in
@@ -336,17 +339,14 @@ echo "scenario,step,files,bytes,wall_s,user_s,sys_s" >"$res/floor.csv"
 for s in "${SCENS[@]}"; do
   scen_full "$s" || continue
   say "floor: the kernel's own file work on $(scen_a "$s")"
-  # Settled as a restore is: nothing deleted in the last minute, the
-  # buffers written (a dirty inode table stretches the window to five
-  # minutes), the caches dropped, the corpus read again.
+  # Settled as a restore is: the buffers written (a dirty inode table
+  # stretches the allocator's window to six minutes), nothing deleted in
+  # the last minute, the caches dropped, the corpus read again.
+  sync
   if [ -n "$trash_freed" ] && ((SECONDS - trash_freed < 65)); then
-    sync
     sleep $((65 - (SECONDS - trash_freed)))
   fi
-  sync
-  if [ -w /proc/sys/vm/drop_caches ]; then
-    echo 3 >/proc/sys/vm/drop_caches
-  fi
+  drop_caches
   warm "$(scen_a "$s")"
   mkdir -p "$BENCH_TRASH/floor-$s"
   "$out/bin/floor" -csv -keep "$(scen_a "$s")" "$BENCH_TRASH/floor-$s" 2>>"$logs/floor.log" |

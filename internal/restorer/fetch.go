@@ -57,18 +57,29 @@ func (rs *restore) take(id vaultapi.ID) []target {
 	return n.targets
 }
 
-// ungrouped says whether every chunk that waits for blob id is too large
-// to be a group's member, so that the blob holds that chunk alone.
-func (rs *restore) ungrouped(id vaultapi.ID) bool {
+// splitUngrouped splits locs into the blobs that every chunk waiting for
+// them is too large to be a group's member, so that each holds its chunk
+// alone, and the others. It reuses locs's array for the others.
+func (rs *restore) splitUngrouped(locs []vaultapi.Location) (alone, others []vaultapi.Location) {
 	rs.needMu.Lock()
 	defer rs.needMu.Unlock()
-	ts := rs.needs[id].targets
-	for _, t := range ts {
-		if t.file.node.Chunks[t.chunk].Size < format.GroupMember {
-			return false
+	others = locs[:0]
+	for _, l := range locs {
+		ts := rs.needs[l.ID].targets
+		grouped := len(ts) == 0
+		for _, t := range ts {
+			if t.file.node.Chunks[t.chunk].Size < format.GroupMember {
+				grouped = true
+				break
+			}
+		}
+		if grouped {
+			others = append(others, l)
+		} else {
+			alone = append(alone, l)
 		}
 	}
-	return len(ts) > 0
+	return alone, others
 }
 
 // stillNeeded returns the locations of locs whose blobs some chunk still
@@ -231,15 +242,7 @@ func (f *fetcher) add(locs []vaultapi.Location) {
 		held = append(held, l)
 	}
 	// Blobs that no group can hold go now, the others wait for the plan.
-	var now []vaultapi.Location
-	wait := held[:0]
-	for _, l := range held {
-		if rs.ungrouped(l.ID) {
-			now = append(now, l)
-		} else {
-			wait = append(wait, l)
-		}
-	}
+	now, wait := rs.splitUngrouped(held)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.started {
