@@ -67,6 +67,7 @@ Examples:
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			plainGC()
 			ctx := cmd.Context()
 			r, s, err := g.openRepo(ctx, false)
 			if err != nil {

@@ -320,6 +320,26 @@ func (o *Opener) Open(dst []byte, kind vaultapi.Kind, id vaultapi.ID, sealed []b
 	return out, nil
 }
 
+// growStep is what growFor rounds a buffer up to.
+const growStep = 1 << 20
+
+// growFor returns dst, or a larger empty buffer if the zstd frame says it
+// decompresses to more than dst holds. The decoder would allocate the
+// exact size itself, so a buffer reused for blobs of varied sizes would
+// be allocated again at each new largest one; this rounds it up to whole
+// MiB.
+func growFor(dst, frame []byte) []byte {
+	var h zstd.Header
+	if h.Decode(frame) != nil || !h.HasFCS || h.FrameContentSize > MaxPlain {
+		return dst
+	}
+	need := int(h.FrameContentSize) + 16 // the decoder's own slack
+	if cap(dst) >= need {
+		return dst
+	}
+	return make([]byte, 0, (need+growStep-1)/growStep*growStep)
+}
+
 // open authenticates, decrypts and decompresses a sealed blob or group
 // of the given version and additional data.
 func (o *Opener) open(dst []byte, version byte, ad [33]byte, sealed []byte) ([]byte, error) {
@@ -342,6 +362,9 @@ func (o *Opener) open(dst []byte, version byte, ad [33]byte, sealed []byte) ([]b
 	case compRaw:
 		return append(dst[:0], pt[1:]...), nil
 	case compZstd:
+		if cap(dst) > 0 {
+			dst = growFor(dst, pt[1:])
+		}
 		out, err := o.dec.DecodeAll(pt[1:], dst[:0])
 		if err != nil {
 			return dst, fmt.Errorf("decompress: %w", err)

@@ -392,3 +392,44 @@ func TestAutoProbe(t *testing.T) {
 		t.Fatal("auto: one encoder for both")
 	}
 }
+
+// A reused buffer too small for a blob's plaintext is replaced by one
+// rounded up to whole MiB, so that blobs of growing sizes do not allocate
+// at each; a buffer large enough is used as it is, and no buffer means
+// the exact size.
+func TestOpenGrowsReusedBuffer(t *testing.T) {
+	keys := goldenKeys(t)
+	s, o := newSealer(t, keys, LevelFastest), newOpener(t, keys)
+	plain := bytes.Repeat([]byte("grow the buffer "), 20000) // 320,000 bytes
+	id := NewHasher(keys).ID(plain)
+	sealed, _, err := s.Seal(nil, vaultapi.KindData, id, plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if comp := manualOpen(t, keys, vaultapi.KindData, id, bytes.Clone(sealed))[0]; comp != compZstd {
+		t.Fatalf("the test blob is not compressed (%d)", comp)
+	}
+	for _, tt := range []struct {
+		name    string
+		dst     []byte
+		wantCap int
+	}{
+		{"reused, too small", make([]byte, 0, 1000), growStep},
+		{"reused, large enough", make([]byte, 0, 400000), 400000},
+	} {
+		got, err := o.Open(tt.dst, vaultapi.KindData, id, bytes.Clone(sealed))
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%s: open: %d bytes, %v", tt.name, len(got), err)
+		}
+		if cap(got) != tt.wantCap {
+			t.Errorf("%s: buffer of %d bytes, want %d", tt.name, cap(got), tt.wantCap)
+		}
+	}
+	got, err := o.Open(nil, vaultapi.KindData, id, bytes.Clone(sealed))
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("open into nil: %v", err)
+	}
+	if cap(got) >= growStep {
+		t.Errorf("open into nil: buffer of %d bytes, want about %d", cap(got), len(plain))
+	}
+}

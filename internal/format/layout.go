@@ -14,6 +14,11 @@ type Layout struct {
 	ext    []Extent // never nil: a dense file is one extent
 	extPos []uint64 // position in the chunk stream where each extent starts
 	starts []uint64 // position in the chunk stream where each chunk starts; one more than chunks
+	// Room for a dense file of at most one chunk (most files), so that its
+	// layout is one allocation.
+	ext1    [1]Extent
+	extPos1 [1]uint64
+	starts1 [2]uint64
 }
 
 // ErrLayout is wrapped by errors of inconsistent file nodes.
@@ -22,7 +27,12 @@ var ErrLayout = errors.New("file node: chunks and extents do not match the size"
 // NewLayout checks that n's chunks and extents agree with its size and
 // returns its layout.
 func NewLayout(n *Node) (*Layout, error) {
-	l := &Layout{size: n.Size, starts: make([]uint64, len(n.Chunks)+1)}
+	l := &Layout{size: n.Size}
+	if len(n.Chunks) <= 1 {
+		l.starts = l.starts1[:len(n.Chunks)+1]
+	} else {
+		l.starts = make([]uint64, len(n.Chunks)+1)
+	}
 	var total uint64
 	for i, c := range n.Chunks {
 		total += uint64(c.Size)
@@ -32,8 +42,8 @@ func NewLayout(n *Node) (*Layout, error) {
 		if total != n.Size {
 			return nil, fmt.Errorf("%w: chunks hold %d bytes, the file %d", ErrLayout, total, n.Size)
 		}
-		l.ext = []Extent{{Off: 0, Len: n.Size}}
-		l.extPos = []uint64{0}
+		l.ext1[0] = Extent{Off: 0, Len: n.Size}
+		l.ext, l.extPos = l.ext1[:], l.extPos1[:]
 		return l, nil
 	}
 	var end, data uint64
@@ -72,10 +82,16 @@ type Piece struct {
 }
 
 // ChunkPieces returns the runs of the file that chunk i fills.
-func (l *Layout) ChunkPieces(i int) []Piece {
+func (l *Layout) ChunkPieces(i int) []Piece { return l.AppendChunkPieces(nil, i) }
+
+// AppendChunkPieces appends the runs of the file that chunk i fills to
+// out and returns it.
+func (l *Layout) AppendChunkPieces(out []Piece, i int) []Piece {
 	s, e := l.starts[i], l.starts[i+1]
+	if len(l.ext) == 1 && l.ext[0].Off == 0 && l.ext[0].Len == l.size { // dense
+		return append(out, Piece{FileOff: s, ChunkOff: 0, Len: e - s})
+	}
 	k := sort.Search(len(l.ext), func(k int) bool { return l.extPos[k]+l.ext[k].Len > s })
-	var out []Piece
 	for ; s < e && k < len(l.ext); k++ {
 		in := s - l.extPos[k]
 		n := min(l.ext[k].Len-in, e-s)

@@ -80,3 +80,57 @@ func TestLayout(t *testing.T) {
 		t.Errorf("At in all-hole file: got %d, %d", i, n)
 	}
 }
+
+// A dense file of one chunk, most files, has a layout of one allocation,
+// and its pieces need none when appended to a caller's array.
+func TestLayoutAllocations(t *testing.T) {
+	n := &Node{Size: 5, Chunks: []Chunk{{Size: 5}}}
+	if got := testing.AllocsPerRun(100, func() { _, _ = NewLayout(n) }); got != 1 {
+		t.Errorf("NewLayout of a one-chunk file: %v allocations, want 1", got)
+	}
+	l, err := NewLayout(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arr [2]Piece
+	if got := testing.AllocsPerRun(100, func() { _ = l.AppendChunkPieces(arr[:0], 0) }); got != 0 {
+		t.Errorf("AppendChunkPieces into room enough: %v allocations, want 0", got)
+	}
+}
+
+// AppendChunkPieces appends after what dst holds, for dense and sparse
+// files alike.
+func TestAppendChunkPieces(t *testing.T) {
+	cs := []Chunk{{Size: 5}, {Size: 3}}
+	dense, err := NewLayout(&Node{Size: 8, Chunks: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sparse, err := NewLayout(&Node{Size: 20, Extents: []Extent{{2, 4}, {10, 4}}, Chunks: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := Piece{FileOff: 99}
+	for _, tt := range []struct {
+		name string
+		l    *Layout
+		i    int
+		want []Piece
+	}{
+		{"dense 0", dense, 0, []Piece{{0, 0, 5}}},
+		{"dense 1", dense, 1, []Piece{{5, 0, 3}}},
+		{"sparse 0", sparse, 0, []Piece{{2, 0, 4}, {10, 4, 1}}},
+		{"sparse 1", sparse, 1, []Piece{{11, 0, 3}}},
+	} {
+		got := tt.l.AppendChunkPieces([]Piece{mark}, tt.i)
+		want := append([]Piece{mark}, tt.want...)
+		if len(got) != len(want) {
+			t.Fatalf("%s: got %v, want %v", tt.name, got, want)
+		}
+		for k := range got {
+			if got[k] != want[k] {
+				t.Fatalf("%s: got %v, want %v", tt.name, got, want)
+			}
+		}
+	}
+}

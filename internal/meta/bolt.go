@@ -369,11 +369,14 @@ func (s *Bolt) Locate(ctx context.Context, machine string, ids []vaultapi.ID) ([
 		}
 		blobs := mb.Bucket(bBlobs)
 		names := newPackNames(mb)
+		// One cursor for all: Get makes a new cursor, with its own
+		// search stack, for each key.
+		c := blobs.Cursor()
 		for i, id := range ids {
 			out[i].ID = id
 			var e pendingEntry
 			var legacy []byte // the raw pack name of an entry made before pack numbers
-			if v := blobs.Get(id[:]); v != nil {
+			if k, v := c.Seek(id[:]); v != nil && bytes.Equal(k, id[:]) {
 				if e.num, legacy, e.kind, e.off, e.length, err = decodeLoc(v); err != nil {
 					return fmt.Errorf("blob %s: %w", id, err)
 				}

@@ -1,10 +1,12 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
@@ -13,29 +15,37 @@ import (
 // skipped with a new request, between two needed blobs of one pack.
 const MaxGap = 1 << 20
 
+// bufStep is what ReadBlobs rounds a buffer it grows up to.
+const bufStep = 1 << 20
+
 // GroupByPack groups locations by pack, each group sorted by offset, and
 // returns the pack names sorted. Locations with no pack are left out.
 func GroupByPack(locs []vaultapi.Location) ([]string, map[string][]vaultapi.Location) {
-	by := make(map[string][]vaultapi.Location)
+	// One sorted copy, sliced per pack: a slice per pack grown by append
+	// made most of a restore's garbage.
+	all := make([]vaultapi.Location, 0, len(locs))
 	for _, l := range locs {
 		if l.Pack != "" {
-			by[l.Pack] = append(by[l.Pack], l)
+			all = append(all, l)
 		}
 	}
-	names := make([]string, 0, len(by))
-	for p, ls := range by {
-		names = append(names, p)
-		slices.SortFunc(ls, func(a, b vaultapi.Location) int {
-			switch {
-			case a.Offset < b.Offset:
-				return -1
-			case a.Offset > b.Offset:
-				return 1
-			}
-			return 0
-		})
+	slices.SortFunc(all, func(a, b vaultapi.Location) int {
+		if c := strings.Compare(a.Pack, b.Pack); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Offset, b.Offset)
+	})
+	by := make(map[string][]vaultapi.Location)
+	var names []string
+	for i := 0; i < len(all); {
+		j := i + 1
+		for j < len(all) && all[j].Pack == all[i].Pack {
+			j++
+		}
+		names = append(names, all[i].Pack)
+		by[all[i].Pack] = all[i:j:j]
+		i = j
 	}
-	slices.Sort(names)
 	return names, by
 }
 
@@ -53,8 +63,14 @@ func (r *Repo) ReadBlobs(ctx context.Context, p string, locs []vaultapi.Location
 		}
 		start := locs[i].Offset
 		n := int(end - start)
-		if cap(buf) < n {
+		switch {
+		case cap(buf) == 0:
 			buf = make([]byte, n)
+		case cap(buf) < n:
+			// Rounded up to a whole MiB, so that a caller reusing buf
+			// across reads of varied lengths allocates a few times, not
+			// at each new longest read.
+			buf = make([]byte, n, (n+bufStep-1)/bufStep*bufStep)
 		}
 		buf = buf[:n]
 		rc, err := r.Vault.ReadPack(ctx, p, int64(start), int64(n))

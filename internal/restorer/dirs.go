@@ -66,19 +66,35 @@ func newDirCache(root *rdir, h handle) *dirCache {
 	return &dirCache{root: root, rootH: h, open: make(map[*rdir]*cached)}
 }
 
-// get returns an open handle of d; call release when done with it.
-func (c *dirCache) get(d *rdir) (handle, func(), error) {
+// dirRef is a reference to a handle that get returned; release gives it
+// back.
+type dirRef struct {
+	c *dirCache
+	e *cached
+}
+
+func (r dirRef) release() {
+	if r.e != nil {
+		r.c.mu.Lock()
+		r.e.refs--
+		r.c.mu.Unlock()
+	}
+}
+
+// get returns an open handle of d; release the reference when done with
+// it, once.
+func (c *dirCache) get(d *rdir) (handle, dirRef, error) {
 	if d == c.root {
-		return c.rootH, func() {}, nil
+		return c.rootH, dirRef{}, nil
 	}
 	if !cacheDirs {
 		ph, rel, err := c.get(d.parent)
 		if err != nil {
-			return ph, nil, err
+			return ph, dirRef{}, err
 		}
-		defer rel()
+		defer rel.release()
 		h, err := openDirAt(ph, d.name)
-		return h, func() {}, err
+		return h, dirRef{}, err
 	}
 	c.mu.Lock()
 	if e, ok := c.open[d]; ok {
@@ -86,27 +102,28 @@ func (c *dirCache) get(d *rdir) (handle, func(), error) {
 		c.tick++
 		e.used = c.tick
 		c.mu.Unlock()
-		return e.h, c.releaser(d), nil
+		return e.h, dirRef{c, e}, nil
 	}
 	c.mu.Unlock()
 	ph, rel, err := c.get(d.parent)
 	if err != nil {
-		return ph, nil, err
+		return ph, dirRef{}, err
 	}
 	h, err := openDirAt(ph, d.name)
-	rel()
+	rel.release()
 	if err != nil {
-		return h, nil, err
+		return h, dirRef{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.open[d]; ok { // opened meanwhile by another worker
 		closeHandle(h)
 		e.refs++
-		return e.h, c.releaser(d), nil
+		return e.h, dirRef{c, e}, nil
 	}
 	c.tick++
-	c.open[d] = &cached{h: h, refs: 1, used: c.tick}
+	e := &cached{h: h, refs: 1, used: c.tick}
+	c.open[d] = e
 	if len(c.open) > dirCacheSize {
 		var old *rdir
 		for k, e := range c.open {
@@ -119,15 +136,7 @@ func (c *dirCache) get(d *rdir) (handle, func(), error) {
 			delete(c.open, old)
 		}
 	}
-	return h, c.releaser(d), nil
-}
-
-func (c *dirCache) releaser(d *rdir) func() {
-	return sync.OnceFunc(func() {
-		c.mu.Lock()
-		c.open[d].refs--
-		c.mu.Unlock()
-	})
+	return h, dirRef{c, e}, nil
 }
 
 func (c *dirCache) close() {

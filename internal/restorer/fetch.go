@@ -14,13 +14,34 @@ import (
 )
 
 // need is what the restore does with one blob: the chunks of files it
-// fills.
+// fills. Most blobs fill one chunk, held in first without an allocation
+// of its own.
 type need struct {
-	targets []target
+	first target   // file nil: no chunk waits for the blob
+	more  []target // the chunks after the first
 	// taken: a worker has taken the targets and is writing them. A chunk
 	// the plan finds needing the blob after that fetches it again (a
 	// duplicate chunk seen late; rare, and only that blob is read twice).
 	taken bool
+}
+
+// waiting reports whether some chunk waits for the blob.
+func (n *need) waiting() bool { return n.first.file != nil }
+
+func (n *need) add(t target) {
+	if n.first.file == nil {
+		n.first = t
+	} else {
+		n.more = append(n.more, t)
+	}
+}
+
+// appendTargets appends the chunks waiting for the blob to dst.
+func (n *need) appendTargets(dst []target) []target {
+	if n.first.file == nil {
+		return dst
+	}
+	return append(append(dst, n.first), n.more...)
 }
 
 // needChunks publishes which chunks of ft still need writing, and sends
@@ -38,7 +59,7 @@ func (rs *restore) needChunks(ft *fileTask, have []bool) {
 			n = need{}
 			fresh = append(fresh, c.ID)
 		}
-		n.targets = append(n.targets, target{file: ft, chunk: i})
+		n.add(target{file: ft, chunk: i})
 		rs.needs[c.ID] = n
 	}
 	rs.needMu.Unlock()
@@ -48,13 +69,14 @@ func (rs *restore) needChunks(ft *fileTask, have []bool) {
 	rs.freshIDs = fresh
 }
 
-// take returns the targets of blob id and marks them as being written.
-func (rs *restore) take(id vaultapi.ID) []target {
+// take returns the targets of blob id, appended to dst[:0], and marks
+// them as being written.
+func (rs *restore) take(id vaultapi.ID, dst []target) []target {
 	rs.needMu.Lock()
 	defer rs.needMu.Unlock()
 	n := rs.needs[id]
 	rs.needs[id] = need{taken: true}
-	return n.targets
+	return n.appendTargets(dst[:0])
 }
 
 // splitUngrouped splits locs into the blobs that every chunk waiting for
@@ -65,10 +87,10 @@ func (rs *restore) splitUngrouped(locs []vaultapi.Location) (alone, others []vau
 	defer rs.needMu.Unlock()
 	others = locs[:0]
 	for _, l := range locs {
-		ts := rs.needs[l.ID].targets
-		grouped := len(ts) == 0
-		for _, t := range ts {
-			if t.file.node.Chunks[t.chunk].Size < format.GroupMember {
+		n := rs.needs[l.ID]
+		grouped := !n.waiting() || n.first.size() < format.GroupMember
+		for _, t := range n.more {
+			if t.size() < format.GroupMember {
 				grouped = true
 				break
 			}
@@ -91,7 +113,7 @@ func (rs *restore) stillNeeded(locs []vaultapi.Location) []vaultapi.Location {
 	var out []vaultapi.Location
 	for i, l := range locs {
 		n := rs.needs[l.ID]
-		if len(n.targets) > 0 {
+		if n.waiting() {
 			if out != nil {
 				out = append(out, l)
 			}
@@ -108,16 +130,17 @@ func (rs *restore) stillNeeded(locs []vaultapi.Location) []vaultapi.Location {
 }
 
 // takeNeeded is take for a blob the plan may not need: it takes nothing
-// (and marks nothing) unless some chunk needs the blob now.
-func (rs *restore) takeNeeded(id vaultapi.ID) []target {
+// (and marks nothing, and returns nil) unless some chunk needs the blob
+// now.
+func (rs *restore) takeNeeded(id vaultapi.ID, dst []target) []target {
 	rs.needMu.Lock()
 	defer rs.needMu.Unlock()
 	n := rs.needs[id]
-	if len(n.targets) == 0 { // not needed, or taken already
+	if !n.waiting() { // not needed, or taken already
 		return nil
 	}
 	rs.needs[id] = need{taken: true}
-	return n.targets
+	return n.appendTargets(dst[:0])
 }
 
 // fetcher fetches the located blobs. The locator resolves them in
@@ -234,7 +257,7 @@ func (f *fetcher) add(locs []vaultapi.Location) {
 	held := locs[:0]
 	for _, l := range locs {
 		if l.Pack == "" || l.Kind != vaultapi.KindData {
-			for _, t := range rs.take(l.ID) {
+			for _, t := range rs.take(l.ID, nil) {
 				rs.failFile(t.file, fmt.Errorf("%w: chunk %s is missing from the vault", vaultapi.ErrDamaged, l.ID.Short()))
 			}
 			continue
@@ -347,9 +370,10 @@ func pieces(packs []string, byPack map[string][]vaultapi.Location) []packPiece {
 func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chunks *repo.ChunkOpener) ([]byte, error) {
 	locs = rs.stillNeeded(locs)
 	done := 0
+	var ts []target
 	buf, err := rs.r.ReadBlobs(rs.ctx, p, locs, buf, func(l vaultapi.Location, sealed []byte) error {
 		done++
-		ts := rs.take(l.ID)
+		ts = rs.take(l.ID, ts)
 		if len(ts) == 0 {
 			return nil
 		}
@@ -370,8 +394,11 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chu
 		ids, members := chunks.Opened()
 		for i, id := range ids {
 			if id != l.ID {
-				for _, t := range rs.takeNeeded(id) {
-					rs.write(t, members[i])
+				if got := rs.takeNeeded(id, ts); got != nil {
+					ts = got
+					for _, t := range ts {
+						rs.write(t, members[i])
+					}
 				}
 			}
 		}
@@ -379,7 +406,7 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chu
 	})
 	if err != nil && (errors.Is(err, vaultapi.ErrNotFound) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
 		for _, l := range locs[done:] {
-			for _, t := range rs.take(l.ID) {
+			for _, t := range rs.take(l.ID, nil) {
 				rs.failFile(t.file, fmt.Errorf("%w: chunk %s: %v", vaultapi.ErrDamaged, l.ID.Short(), err))
 			}
 		}

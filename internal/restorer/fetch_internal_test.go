@@ -30,21 +30,21 @@ func TestNeedsTakenThenNeededAgain(t *testing.T) {
 	if want := []vaultapi.ID{x, y}; !slices.Equal(rs.loc.pending, want) {
 		t.Fatalf("located %v, want %v (each blob once)", rs.loc.pending, want)
 	}
-	got := rs.take(x)
+	got := rs.take(x, nil)
 	if want := []target{{a, 0}, {a, 2}}; !slices.Equal(got, want) {
 		t.Fatalf("take(x) = %v, want %v", got, want)
 	}
-	if again := rs.take(x); len(again) != 0 {
+	if again := rs.take(x, nil); len(again) != 0 {
 		t.Fatalf("x taken twice: %v", again)
 	}
 	rs.needChunks(c, nil) // x is needed again after it was taken
 	if want := []vaultapi.ID{x, y, x}; !slices.Equal(rs.loc.pending, want) {
 		t.Fatalf("located %v, want %v (x again)", rs.loc.pending, want)
 	}
-	if got, want := rs.take(x), []target{{c, 0}}; !slices.Equal(got, want) {
+	if got, want := rs.take(x, nil), []target{{c, 0}}; !slices.Equal(got, want) {
 		t.Fatalf("second take(x) = %v, want %v", got, want)
 	}
-	if got, want := rs.take(y), []target{{a, 1}, {b, 0}}; !slices.Equal(got, want) {
+	if got, want := rs.take(y, nil), []target{{a, 1}, {b, 0}}; !slices.Equal(got, want) {
 		t.Fatalf("take(y) = %v, want %v", got, want)
 	}
 }
@@ -57,7 +57,7 @@ func TestTakeNeeded(t *testing.T) {
 	rs := &restore{needs: make(map[vaultapi.ID]need), loc: &locator{batch: locateFirst}}
 	a := &fileTask{node: &format.Node{Type: format.TypeFile, Chunks: []format.Chunk{{ID: x, Size: 1}}}, remaining: 1}
 	rs.needChunks(a, nil)
-	if got := rs.takeNeeded(y); got != nil {
+	if got := rs.takeNeeded(y, nil); got != nil {
 		t.Fatalf("takeNeeded(y), not needed: %v", got)
 	}
 	if _, ok := rs.needs[y]; ok {
@@ -67,16 +67,16 @@ func TestTakeNeeded(t *testing.T) {
 	if got := rs.stillNeeded([]vaultapi.Location{ly, lx}); len(got) != 1 || got[0] != lx {
 		t.Fatalf("stillNeeded before x is written: %v, want x only", got)
 	}
-	if got, want := rs.takeNeeded(x), []target{{a, 0}}; !slices.Equal(got, want) {
+	if got, want := rs.takeNeeded(x, nil), []target{{a, 0}}; !slices.Equal(got, want) {
 		t.Fatalf("takeNeeded(x) = %v, want %v", got, want)
 	}
 	if got := rs.stillNeeded([]vaultapi.Location{lx}); len(got) != 0 {
 		t.Fatalf("stillNeeded after x is written: %v, want none (no read)", got)
 	}
-	if got := rs.takeNeeded(x); got != nil {
+	if got := rs.takeNeeded(x, nil); got != nil {
 		t.Fatalf("x taken twice: %v", got)
 	}
-	if got := rs.take(x); len(got) != 0 {
+	if got := rs.take(x, nil); len(got) != 0 {
 		t.Fatalf("take after takeNeeded: %v", got)
 	}
 }

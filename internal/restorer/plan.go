@@ -106,7 +106,7 @@ func (rs *restore) planNode(d *rdir, n *format.Node, parentRel string, parentInc
 	if !included {
 		return nil
 	}
-	path := filepath.Join(d.path, name)
+	path := joinPath(d.path, name)
 	if n.LinkGroup != 0 {
 		if l := rs.leaders[n.LinkGroup]; l != nil {
 			rs.followers = append(rs.followers, follower{dir: d, name: name, path: path, node: n, lead: l})
@@ -134,6 +134,15 @@ func (rs *restore) planNode(d *rdir, n *format.Node, parentRel string, parentInc
 	return err
 }
 
+// joinPath is filepath.Join of a clean directory path and a name that
+// CheckName passed, without Join's cleaning pass over the whole path.
+func joinPath(dir, name string) string {
+	if strings.HasSuffix(dir, string(filepath.Separator)) {
+		return dir + name
+	}
+	return dir + string(filepath.Separator) + name
+}
+
 // existing returns the entry of d named name, if any.
 func (rs *restore) existing(d *rdir, name string) (stat, bool) {
 	if !d.ready || d.fresh || rs.cache == nil {
@@ -143,7 +152,7 @@ func (rs *restore) existing(d *rdir, name string) (stat, bool) {
 	if err != nil {
 		return stat{}, false
 	}
-	defer rel()
+	defer rel.release()
 	st, err := lstatAt(h, name)
 	return st, err == nil
 }
@@ -179,7 +188,7 @@ func (rs *restore) makeWay(d *rdir, name, path string, n *format.Node, st stat) 
 	h, rel, err := rs.cache.get(d)
 	if err == nil {
 		err = removeAt(h, name)
-		rel()
+		rel.release()
 	}
 	if err != nil {
 		rs.problem(path, err)
@@ -192,7 +201,7 @@ func (rs *restore) makeWay(d *rdir, name, path string, n *format.Node, st stat) 
 // when something in it is restored). nil means it is left out.
 func (rs *restore) subdir(d *rdir, n *format.Node, included bool) *rdir {
 	name := string(n.Name)
-	sd := &rdir{parent: d, name: name, path: filepath.Join(d.path, name), node: n, depth: d.depth + 1, meta: included}
+	sd := &rdir{parent: d, name: name, path: joinPath(d.path, name), node: n, depth: d.depth + 1, meta: included}
 	if st, ok := rs.existing(d, name); ok {
 		if st.typ == format.TypeDir {
 			sd.ready = true
@@ -239,7 +248,7 @@ func (rs *restore) ensure(d *rdir) error {
 	if err != nil {
 		return err
 	}
-	defer rel()
+	defer rel.release()
 	if err := mkdirAt(h, d.name); err != nil {
 		if st, serr := lstatAt(h, d.name); serr != nil || st.typ != format.TypeDir {
 			return err
@@ -320,7 +329,7 @@ func (rs *restore) sameChunks(d *rdir, name string, n *format.Node, layout *form
 	if err != nil {
 		return nil
 	}
-	defer rel()
+	defer rel.release()
 	f, err := openReadAt(h, name)
 	if err != nil {
 		return nil
@@ -328,13 +337,15 @@ func (rs *restore) sameChunks(d *rdir, name string, n *format.Node, layout *form
 	defer f.Close()
 	have := make([]bool, len(n.Chunks))
 	var buf []byte
+	var ps []format.Piece
 	for i, c := range n.Chunks {
 		if cap(buf) < int(c.Size) {
 			buf = make([]byte, c.Size)
 		}
 		b := buf[:c.Size]
 		ok := true
-		for _, p := range layout.ChunkPieces(i) {
+		ps = layout.AppendChunkPieces(ps[:0], i)
+		for _, p := range ps {
 			if _, err := f.ReadAt(b[p.ChunkOff:p.ChunkOff+p.Len], int64(p.FileOff)); err != nil && err != io.EOF {
 				ok = false
 				break
@@ -387,7 +398,7 @@ func (rs *restore) readlink(d *rdir, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rel()
+	defer rel.release()
 	return readlinkAt(h, name)
 }
 
@@ -423,7 +434,7 @@ func (rs *restore) create(d *rdir, name, path string, n *format.Node, mk func(h 
 	h, rel, err := rs.cache.get(d)
 	if err == nil {
 		err = mk(h)
-		rel()
+		rel.release()
 	}
 	if err != nil {
 		rs.problem(path, err)
@@ -465,7 +476,7 @@ func (rs *restore) linkOne(f follower) error {
 	if err != nil {
 		return err
 	}
-	defer lrel()
+	defer lrel.release()
 	lst, err := lstatAt(lh, f.lead.name)
 	if err != nil {
 		return fmt.Errorf("hard link to %s: %w", f.lead.path, err)
@@ -488,7 +499,7 @@ func (rs *restore) linkOne(f follower) error {
 	if err != nil {
 		return err
 	}
-	defer rel()
+	defer rel.release()
 	if err := linkAt(lh, f.lead.name, h, name); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return err

@@ -174,6 +174,8 @@ type target struct {
 	chunk int
 }
 
+func (t target) size() uint32 { return t.file.node.Chunks[t.chunk].Size }
+
 type restore struct {
 	ctx    context.Context
 	r      *repo.Repo
@@ -311,7 +313,7 @@ func (rs *restore) setMeta(d *rdir, name string, n *format.Node) error {
 	if err != nil {
 		return err
 	}
-	defer rel()
+	defer rel.release()
 	return setMetaAt(h, name, n, rs.metaOpts(n))
 }
 
@@ -376,7 +378,8 @@ func (rs *restore) write(t target, data []byte) {
 		rs.fail(ft, fmt.Errorf("%w: chunk %d has %d bytes, the tree says %d", vaultapi.ErrDamaged, t.chunk, len(data), ft.node.Chunks[t.chunk].Size))
 		return
 	}
-	for _, p := range ft.layout.ChunkPieces(t.chunk) {
+	var ps [2]format.Piece
+	for _, p := range ft.layout.AppendChunkPieces(ps[:0], t.chunk) {
 		b := data[p.ChunkOff : p.ChunkOff+p.Len]
 		if ft.sized && allZero(b) {
 			continue // a hole already
@@ -407,7 +410,7 @@ func (rs *restore) openTask(ft *fileTask) error {
 	if err != nil {
 		return err
 	}
-	defer rel()
+	defer rel.release()
 	f, err := rs.cr.create(h, &ft.dir.info, ft.name, ft.fresh, ft.node, rs.metaOpts(ft.node))
 	if err != nil {
 		return err
@@ -485,7 +488,7 @@ func (rs *restore) fail(ft *fileTask, err error) {
 		h, rel, herr := rs.cache.get(ft.dir)
 		if herr == nil {
 			herr = removeAt(h, ft.name)
-			rel()
+			rel.release()
 		}
 		if herr == nil {
 			err = fmt.Errorf("%w (the incomplete file was removed)", err)
