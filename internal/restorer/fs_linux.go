@@ -449,3 +449,14 @@ func eachXattr(n *format.Node, path string, priv bool, set func(name string, val
 	}
 	return errors.Join(errs...)
 }
+
+// maxDirHandles is n, or less where the process may open few files: a
+// quarter of its limit of open files, so that the workers' files and the
+// vault's packs always have room.
+func maxDirHandles(n int) int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		return n
+	}
+	return max(16, min(n, int(lim.Cur/4)))
+}
