@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coffer-backup/coffer/internal/format"
@@ -84,8 +85,9 @@ func restoreReporting(t *testing.T, r *repo.Repo, root vaultapi.ID) (string, res
 	t.Helper()
 	target := t.TempDir()
 	probs := map[string]error{}
+	var mu sync.Mutex // Report is called by several workers at once
 	res, err := restorer.Restore(context.Background(), r, root, restorer.Options{Target: target,
-		Report: func(p restorer.Problem) { probs[p.Path] = p.Err }})
+		Report: func(p restorer.Problem) { mu.Lock(); probs[p.Path] = p.Err; mu.Unlock() }})
 	if err != nil {
 		t.Fatalf("a damaged pack ended the whole restore: %v", err)
 	}

@@ -43,6 +43,10 @@ type rdir struct {
 	meta    bool    // set its metadata at the end
 	info    dirInfo // what it passes on to files created in it
 	open    *cached // its handle, while open (dirCache.mu)
+	// seq, if not 0, is the folder's place in the mkdirer's queue, and
+	// mkErr why it could not be made (read only after mkdirer.wait).
+	seq   uint64
+	mkErr error
 }
 
 // dirCache keeps a bounded set of open directory handles, so that writing
@@ -50,6 +54,7 @@ type rdir struct {
 // directory's handle hangs off its rdir; the handles no one holds wait in
 // a list, least recently released first, for reuse or closing.
 type dirCache struct {
+	mk    *mkdirer // if set, makes folders the plan queued; get waits for them
 	mu    sync.Mutex
 	root  *rdir
 	rootH handle
@@ -130,6 +135,11 @@ func (c *dirCache) evict() {
 func (c *dirCache) get(d *rdir) (handle, dirRef, error) {
 	if d == c.root {
 		return c.rootH, dirRef{}, nil
+	}
+	if d.seq != 0 {
+		if err := c.mk.wait(d); err != nil {
+			return c.rootH, dirRef{}, err
+		}
 	}
 	if !cacheDirs {
 		ph, rel, err := c.get(d.parent)

@@ -244,6 +244,11 @@ func (rs *restore) ensure(d *rdir) error {
 		rs.list(d.path, format.TypeDir, "create")
 		return nil
 	}
+	if rs.mk != nil { // while the plan runs: made in the background
+		d.ready, d.fresh = true, true
+		rs.mk.add(d)
+		return nil
+	}
 	h, rel, err := rs.cache.get(d.parent)
 	if err != nil {
 		return err

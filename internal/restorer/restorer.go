@@ -95,7 +95,9 @@ type Options struct {
 	// List, if set, is told of each entry and what is done with it.
 	List    func(Action)
 	Workers int // default 2×GOMAXPROCS
-	Report  func(Problem)
+	// Report, if set, is told of each entry that could not be restored,
+	// from several goroutines at once.
+	Report func(Problem)
 	// Progress, if set, is called about every ProgressEvery.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
@@ -196,6 +198,7 @@ type restore struct {
 	needs     map[vaultapi.ID]need
 	freshIDs  []vaultapi.ID // the plan's scratch
 	loc       *locator      // finds the needed blobs while the plan runs (nil in a dry run)
+	mk        *mkdirer      // makes the plan's folders while it runs (nil otherwise)
 	leaders   map[uint64]*leader
 	followers []follower
 
@@ -251,7 +254,11 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 	// fetcher for which blobs it fetches before the plan is done).
 	f := rs.startFetch()
 	rs.loc = newLocator(ctx, r.Vault, f.add)
+	rs.mk = newMkdirer(rs)
+	rs.cache.mk = rs.mk
 	err = rs.plan(root)
+	rs.mk.finish()
+	rs.mk = nil // later folders (those of hard links) are made at once
 	if lerr := rs.loc.wait(); err == nil {
 		err = lerr
 	}
@@ -273,7 +280,7 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 	// Directories last, deepest first, so their times stay as stored.
 	slices.SortStableFunc(rs.dirs, func(a, b *rdir) int { return b.depth - a.depth })
 	for _, d := range rs.dirs {
-		if d.meta && d.ready {
+		if d.meta && d.ready && d.mkErr == nil {
 			if err := rs.setMeta(d.parent, d.name, d.node); err != nil {
 				rs.problem(d.path, err)
 			}
