@@ -129,18 +129,35 @@ func (rs *restore) stillNeeded(locs []vaultapi.Location) []vaultapi.Location {
 	return out
 }
 
-// takeNeeded is take for a blob the plan may not need: it takes nothing
-// (and marks nothing, and returns nil) unless some chunk needs the blob
-// now.
-func (rs *restore) takeNeeded(id vaultapi.ID, dst []target) []target {
+// memberTarget is a chunk to write from member i of an opened group.
+type memberTarget struct {
+	target
+	member int
+}
+
+// takeMembers is take for the members of an opened group (ids, in the
+// group's order) other than skip, the one it was opened for: under one
+// lock, it appends to dst the chunks that wait for each member now, and
+// marks those members taken. A member no chunk waits for (not needed, or
+// taken already) is left as it is, so the plan can still ask for it.
+func (rs *restore) takeMembers(ids []vaultapi.ID, skip vaultapi.ID, dst []memberTarget) []memberTarget {
 	rs.needMu.Lock()
 	defer rs.needMu.Unlock()
-	n := rs.needs[id]
-	if !n.waiting() { // not needed, or taken already
-		return nil
+	for i, id := range ids {
+		if id == skip {
+			continue
+		}
+		n, ok := rs.needs[id]
+		if !ok || !n.waiting() {
+			continue
+		}
+		rs.needs[id] = need{taken: true}
+		dst = append(dst, memberTarget{n.first, i})
+		for _, t := range n.more {
+			dst = append(dst, memberTarget{t, i})
+		}
 	}
-	rs.needs[id] = need{taken: true}
-	return n.appendTargets(dst[:0])
+	return dst
 }
 
 // fetcher fetches the located blobs. The locator resolves them in
@@ -371,6 +388,7 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chu
 	locs = rs.stillNeeded(locs)
 	done := 0
 	var ts []target
+	var mts []memberTarget
 	buf, err := rs.r.ReadBlobs(rs.ctx, p, locs, buf, func(l vaultapi.Location, sealed []byte) error {
 		done++
 		ts = rs.take(l.ID, ts)
@@ -391,15 +409,10 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chu
 		// needs are written now. The backup gathered the group's files
 		// from several folders at once, so the plan may ask for them in
 		// later batches, which would read and open the group again.
-		ids, members := chunks.Opened()
-		for i, id := range ids {
-			if id != l.ID {
-				if got := rs.takeNeeded(id, ts); got != nil {
-					ts = got
-					for _, t := range ts {
-						rs.write(t, members[i])
-					}
-				}
+		if ids, members := chunks.Opened(); ids != nil {
+			mts = rs.takeMembers(ids, l.ID, mts[:0])
+			for _, mt := range mts {
+				rs.write(mt.target, members[mt.member])
 			}
 		}
 		return nil

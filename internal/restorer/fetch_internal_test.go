@@ -49,35 +49,42 @@ func TestNeedsTakenThenNeededAgain(t *testing.T) {
 	}
 }
 
-// TestTakeNeeded: a group's other chunks are taken only if the plan
-// needs them now, and taking one that is not needed marks nothing, so
-// the plan can still ask for it later.
-func TestTakeNeeded(t *testing.T) {
-	x, y := vaultapi.ID{1}, vaultapi.ID{2}
+// TestTakeMembers: a group's other chunks are taken only if the plan
+// needs them now, and a member that is not needed is not marked, so the
+// plan can still ask for it later.
+func TestTakeMembers(t *testing.T) {
+	x, y, z := vaultapi.ID{1}, vaultapi.ID{2}, vaultapi.ID{3}
 	rs := &restore{needs: make(map[vaultapi.ID]need), loc: &locator{batch: locateFirst}}
-	a := &fileTask{node: &format.Node{Type: format.TypeFile, Chunks: []format.Chunk{{ID: x, Size: 1}}}, remaining: 1}
+	chunks := []format.Chunk{{ID: x, Size: 1}, {ID: z, Size: 1}}
+	a := &fileTask{node: &format.Node{Type: format.TypeFile, Chunks: chunks}, remaining: 2}
+	b := &fileTask{node: &format.Node{Type: format.TypeFile, Chunks: chunks[:1]}, remaining: 1}
 	rs.needChunks(a, nil)
-	if got := rs.takeNeeded(y, nil); got != nil {
-		t.Fatalf("takeNeeded(y), not needed: %v", got)
-	}
-	if _, ok := rs.needs[y]; ok {
-		t.Fatal("takeNeeded marked a blob no chunk needs")
-	}
+	rs.needChunks(b, nil)
 	lx, ly := vaultapi.Location{ID: x, Offset: 8}, vaultapi.Location{ID: y, Offset: 8}
 	if got := rs.stillNeeded([]vaultapi.Location{ly, lx}); len(got) != 1 || got[0] != lx {
 		t.Fatalf("stillNeeded before x is written: %v, want x only", got)
 	}
-	if got, want := rs.takeNeeded(x, nil), []target{{a, 0}}; !slices.Equal(got, want) {
-		t.Fatalf("takeNeeded(x) = %v, want %v", got, want)
+	// The group [x y z] was opened for z: x is written to both files, y
+	// is needed by none.
+	got := rs.takeMembers([]vaultapi.ID{x, y, z}, z, nil)
+	want := []memberTarget{{target{a, 0}, 0}, {target{b, 0}, 0}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("takeMembers = %v, want %v", got, want)
+	}
+	if _, ok := rs.needs[y]; ok {
+		t.Fatal("takeMembers marked a member no chunk needs")
+	}
+	if n := rs.needs[z]; !n.waiting() {
+		t.Fatal("takeMembers took the member the group was opened for")
 	}
 	if got := rs.stillNeeded([]vaultapi.Location{lx}); len(got) != 0 {
 		t.Fatalf("stillNeeded after x is written: %v, want none (no read)", got)
 	}
-	if got := rs.takeNeeded(x, nil); got != nil {
+	if got := rs.takeMembers([]vaultapi.ID{x}, z, nil); got != nil {
 		t.Fatalf("x taken twice: %v", got)
 	}
 	if got := rs.take(x, nil); len(got) != 0 {
-		t.Fatalf("take after takeNeeded: %v", got)
+		t.Fatalf("take after takeMembers: %v", got)
 	}
 }
 

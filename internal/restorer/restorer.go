@@ -277,16 +277,39 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 		}
 	}
 	rs.linkFollowers()
-	// Directories last, deepest first, so their times stay as stored.
+	// Directories last, deepest first, so their times stay as stored (and
+	// a folder made read-only still lets its entries be set); the folders
+	// of one depth at once.
 	slices.SortStableFunc(rs.dirs, func(a, b *rdir) int { return b.depth - a.depth })
-	for _, d := range rs.dirs {
-		if d.meta && d.ready && d.mkErr == nil {
-			if err := rs.setMeta(d.parent, d.name, d.node); err != nil {
-				rs.problem(d.path, err)
+	for i := 0; i < len(rs.dirs); {
+		j := i + 1
+		for j < len(rs.dirs) && rs.dirs[j].depth == rs.dirs[i].depth {
+			j++
+		}
+		rs.setDirsMeta(rs.dirs[i:j])
+		i = j
+	}
+	return rs.result(), nil
+}
+
+// setDirsMeta sets the metadata of dirs, with one goroutine per core.
+func (rs *restore) setDirsMeta(dirs []*rdir) {
+	var next atomic.Int64
+	work := func() {
+		for i := next.Add(1) - 1; i < int64(len(dirs)); i = next.Add(1) - 1 {
+			if d := dirs[i]; d.meta && d.ready && d.mkErr == nil {
+				if err := rs.setMeta(d.parent, d.name, d.node); err != nil {
+					rs.problem(d.path, err)
+				}
 			}
 		}
 	}
-	return rs.result(), nil
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(dirs)/16) - 1 { // small levels: this goroutine alone
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
 }
 
 // result is rs.res with the counts kept in atomics.
