@@ -67,9 +67,10 @@ func (o *ChunkOpener) Open(l vaultapi.Location, sealed []byte) ([]byte, error) {
 }
 
 // Opened returns the chunks of the group the last Open opened, with
-// their IDs (valid until the next Open), so a caller can use the ones it
-// needs besides the one it asked for; nil if the last Open opened a
-// single blob, served a group opened before, or failed.
+// their IDs in ascending order (valid until the next Open), so a caller
+// can use the ones it needs besides the one it asked for; nil if the
+// last Open opened a single blob, served a group opened before, or
+// failed.
 func (o *ChunkOpener) Opened() ([]vaultapi.ID, [][]byte) {
 	if !o.fresh {
 		return nil, nil

@@ -82,6 +82,9 @@ func TestChunkOpener(t *testing.T) {
 				t.Fatalf("Opened: chunk %s is not the group's", id.Short())
 			}
 		}
+		if !slices.IsSortedFunc(oids, vaultapi.ID.Compare) {
+			t.Fatal("Opened: the IDs are not in ascending order")
+		}
 	}
 	// A blob of its own, then the group again (opened afresh: its place
 	// is remembered only until another blob is opened).

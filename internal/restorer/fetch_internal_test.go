@@ -15,7 +15,7 @@ import (
 // and a blob not yet taken is asked for once, whatever needs it.
 func TestNeedsTakenThenNeededAgain(t *testing.T) {
 	x, y := vaultapi.ID{1}, vaultapi.ID{2}
-	rs := &restore{needs: make(map[vaultapi.ID]need), loc: &locator{batch: locateFirst}}
+	rs := &restore{loc: &locator{batch: locateFirst}}
 	file := func(ids ...vaultapi.ID) *fileTask {
 		n := &format.Node{Type: format.TypeFile}
 		for _, id := range ids {
@@ -54,7 +54,7 @@ func TestNeedsTakenThenNeededAgain(t *testing.T) {
 // plan can still ask for it later.
 func TestTakeMembers(t *testing.T) {
 	x, y, z := vaultapi.ID{1}, vaultapi.ID{2}, vaultapi.ID{3}
-	rs := &restore{needs: make(map[vaultapi.ID]need), loc: &locator{batch: locateFirst}}
+	rs := &restore{loc: &locator{batch: locateFirst}}
 	chunks := []format.Chunk{{ID: x, Size: 1}, {ID: z, Size: 1}}
 	a := &fileTask{node: &format.Node{Type: format.TypeFile, Chunks: chunks}, remaining: 2}
 	b := &fileTask{node: &format.Node{Type: format.TypeFile, Chunks: chunks[:1]}, remaining: 1}
@@ -71,10 +71,10 @@ func TestTakeMembers(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("takeMembers = %v, want %v", got, want)
 	}
-	if _, ok := rs.needs[y]; ok {
+	if _, ok := rs.needs.get(y); ok {
 		t.Fatal("takeMembers marked a member no chunk needs")
 	}
-	if n := rs.needs[z]; !n.waiting() {
+	if n, _ := rs.needs.get(z); !n.waiting() {
 		t.Fatal("takeMembers took the member the group was opened for")
 	}
 	if got := rs.stillNeeded([]vaultapi.Location{lx}); len(got) != 0 {
@@ -95,7 +95,7 @@ func TestTakeMembers(t *testing.T) {
 // come.
 func TestFetchWaitsForThePlan(t *testing.T) {
 	ctx := t.Context()
-	rs := &restore{ctx: ctx, needs: make(map[vaultapi.ID]need)}
+	rs := &restore{ctx: ctx}
 	f := &fetcher{rs: rs}
 	f.cnd = sync.NewCond(&f.mu)
 	at := func(pack string, off uint64, n uint32) vaultapi.Location {
@@ -150,7 +150,7 @@ func TestFetchWaitsForThePlan(t *testing.T) {
 // any group is queued as soon as it is located, while the plan runs; a
 // blob that any chunk of group size waits for waits for the plan.
 func TestFetchLargeChunksAtOnce(t *testing.T) {
-	rs := &restore{ctx: t.Context(), needs: make(map[vaultapi.ID]need), loc: &locator{batch: locateFirst}}
+	rs := &restore{ctx: t.Context(), loc: &locator{batch: locateFirst}}
 	large, small, both := vaultapi.ID{1}, vaultapi.ID{2}, vaultapi.ID{3}
 	file := func(chunks ...format.Chunk) *fileTask {
 		return &fileTask{node: &format.Node{Type: format.TypeFile, Chunks: chunks}, remaining: len(chunks)}
@@ -183,7 +183,7 @@ func TestFetchLargeChunksAtOnce(t *testing.T) {
 // TestFetchLeavesThePlanACore: while the plan runs, no more than planBusy
 // workers write at once; once it is done, all do.
 func TestFetchLeavesThePlanACore(t *testing.T) {
-	rs := &restore{ctx: t.Context(), needs: make(map[vaultapi.ID]need)}
+	rs := &restore{ctx: t.Context()}
 	f := &fetcher{rs: rs, planBusy: 1}
 	f.cnd = sync.NewCond(&f.mu)
 	for i := range 3 {
@@ -209,5 +209,31 @@ func TestFetchLeavesThePlanACore(t *testing.T) {
 	f.close() // the plan is done: the third piece is taken with b still busy
 	if pc, ok := f.next(); !ok || pc.pack != "c" {
 		t.Fatalf("after the plan: %+v, %v, want c", pc, ok)
+	}
+}
+
+// TestNeedMapCollision: two blobs whose IDs share the 8 bytes the map is
+// keyed by keep needs of their own, and a third with that key is absent.
+func TestNeedMapCollision(t *testing.T) {
+	a, b, c := vaultapi.ID{1, 2, 3, 4, 5, 6, 7, 8, 9}, vaultapi.ID{1, 2, 3, 4, 5, 6, 7, 8, 10}, vaultapi.ID{1, 2, 3, 4, 5, 6, 7, 8, 11}
+	fa, fb := &fileTask{}, &fileTask{}
+	var nm needMap
+	nm.set(a, need{first: target{fa, 0}})
+	nm.set(b, need{first: target{fb, 1}})
+	if n, ok := nm.get(a); !ok || n.first.file != fa {
+		t.Fatalf("a: %v, %v", n, ok)
+	}
+	if n, ok := nm.get(b); !ok || n.first.file != fb || n.first.chunk != 1 {
+		t.Fatalf("b: %v, %v", n, ok)
+	}
+	if _, ok := nm.get(c); ok {
+		t.Fatal("c found, never set")
+	}
+	nm.set(b, need{taken: true})
+	if n, _ := nm.get(b); !n.taken || n.waiting() {
+		t.Fatalf("b after taking: %v", n)
+	}
+	if n, _ := nm.get(a); n.taken || n.first.file != fa {
+		t.Fatalf("a changed when b was taken: %v", n)
 	}
 }

@@ -195,7 +195,7 @@ type restore struct {
 	// needs says which chunks each blob fills; the plan adds to it while
 	// the fetch workers take from it.
 	needMu    sync.Mutex
-	needs     map[vaultapi.ID]need
+	needs     needMap
 	freshIDs  []vaultapi.ID // the plan's scratch
 	loc       *locator      // finds the needed blobs while the plan runs (nil in a dry run)
 	mk        *mkdirer      // makes the plan's folders while it runs (nil otherwise)
@@ -226,7 +226,7 @@ func Restore(ctx context.Context, r *repo.Repo, root vaultapi.ID, opts Options) 
 	opts.Target = tgt
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	rs := &restore{ctx: ctx, cancel: cancel, r: r, opts: opts, needs: make(map[vaultapi.ID]need),
+	rs := &restore{ctx: ctx, cancel: cancel, r: r, opts: opts,
 		leaders: make(map[uint64]*leader), owners: newOwners(opts.NumericOwner), priv: privileged(),
 		cr: newCreator()}
 	rs.root = &rdir{path: tgt}
