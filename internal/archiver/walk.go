@@ -285,7 +285,7 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 	var prevID vaultapi.ID
 	if prev != nil && prev.Type == format.TypeDir && !prev.Subtree.IsZero() {
 		// Unreadable: read everything anew.
-		if t, err := ru.r.Tree(ru.ctx, prev.Subtree); err == nil {
+		if t, err := ru.r.TakeTree(ru.ctx, prev.Subtree); err == nil {
 			prevTree, prevID = t, prev.Subtree
 		}
 	}

@@ -42,6 +42,31 @@ func (r *Repo) Tree(ctx context.Context, id vaultapi.ID) (*format.Tree, error) {
 	}
 }
 
+// TakeTree is Tree for a walk that reads each tree once, as a backup
+// reads its parent point's: the tree leaves the cache once loaded, so
+// that it is garbage as soon as the walk is done with it instead of
+// staying for the whole command. (The parent point's trees of the linux
+// tree are ≈37 MB decoded; an unchanged backup's peak RSS fell from
+// ≈100 to ≈85 MiB.) A tree asked for again is loaded again.
+func (r *Repo) TakeTree(ctx context.Context, id vaultapi.ID) (*format.Tree, error) {
+	t, err := r.Tree(ctx, id)
+	if err != nil {
+		return t, err
+	}
+	r.treeMu.Lock()
+	if e, ok := r.trees[id]; ok {
+		select {
+		case <-e.done:
+			if e.t == t {
+				delete(r.trees, id)
+			}
+		default: // loading again meanwhile: leave it
+		}
+	}
+	r.treeMu.Unlock()
+	return t, nil
+}
+
 // putTree adds an entry; the caller holds treeMu.
 func (r *Repo) putTree(id vaultapi.ID, e *treeEntry) {
 	if len(r.trees) >= maxCachedTrees {

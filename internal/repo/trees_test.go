@@ -119,3 +119,49 @@ func TestPrefetch(t *testing.T) {
 		t.Fatalf("Tree with the vault unreadable: got %v (context: %v), want a read error", err, tctx.Err())
 	}
 }
+
+// TakeTree gives the tree Tree gives and leaves the cache without it; a
+// tree taken twice is loaded twice, the same.
+func TestTakeTree(t *testing.T) {
+	ctx := context.Background()
+	e, err := vault.OpenEmbedded(ctx, t.TempDir(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	keys, _ := format.NewKeys(rand.Reader)
+	r, _ := repo.New(e.Machine, keys)
+	src := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(src, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Manifest(ctx, res.Point)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := repo.New(e.Machine, keys)
+	want, err := p.Tree(ctx, m.Root)
+	if err != nil || repo.CachedTrees(p) != 1 {
+		t.Fatalf("Tree: %v, %d cached", err, repo.CachedTrees(p))
+	}
+	wantEnc, err := want.AppendEncode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		got, err := p.TakeTree(ctx, m.Root)
+		if err != nil {
+			t.Fatalf("TakeTree %d: %v", i, err)
+		}
+		if enc, err := got.AppendEncode(nil); err != nil || !bytes.Equal(enc, wantEnc) {
+			t.Fatalf("TakeTree %d: another tree (%v)", i, err)
+		}
+		if n := repo.CachedTrees(p); n != 0 {
+			t.Fatalf("after TakeTree %d: %d trees cached, want 0", i, n)
+		}
+	}
+}
