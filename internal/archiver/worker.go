@@ -30,10 +30,15 @@ func (e fatalError) Error() string { return e.err.Error() }
 func (e fatalError) Unwrap() error { return e.err }
 
 func (ru *run) worker() {
-	bufp := ru.bufs.Get().(*[]byte)
-	defer ru.bufs.Put(bufp)
-	ch := chunker.New(nil, ru.table, *bufp)
+	// The chunker and its 5 MiB buffer come with the first job: a backup
+	// with nothing changed sends none.
+	var ch *chunker.Chunker
 	for job := range ru.jobs {
+		if ch == nil {
+			bufp := ru.bufs.Get().(*[]byte)
+			defer ru.bufs.Put(bufp)
+			ch = chunker.New(nil, ru.table, *bufp)
+		}
 		if job.seg != nil {
 			if ru.segment(ch, job) {
 				job.f.Close()
