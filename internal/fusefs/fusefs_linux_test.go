@@ -42,7 +42,8 @@ func newRepo(t testing.TB) *repo.Repo {
 
 func backup(t testing.TB, r *repo.Repo, src string) {
 	t.Helper()
-	res, err := archiver.Backup(context.Background(), r, archiver.Options{Paths: []string{src}, Rand: rand.Reader})
+	res, err := archiver.Backup(context.Background(), r, archiver.Options{Paths: []string{src}, Rand: rand.Reader,
+		Report: func(p archiver.Problem) { t.Logf("backup: %s: %v", p.Path, p.Err) }})
 	if err != nil || res.Problems > 0 {
 		t.Fatalf("backup: %v, %d problems", err, res.Problems)
 	}
