@@ -81,9 +81,6 @@ type Piece struct {
 	FileOff, ChunkOff, Len uint64
 }
 
-// ChunkPieces returns the runs of the file that chunk i fills.
-func (l *Layout) ChunkPieces(i int) []Piece { return l.AppendChunkPieces(nil, i) }
-
 // AppendChunkPieces appends the runs of the file that chunk i fills to
 // out and returns it.
 func (l *Layout) AppendChunkPieces(out []Piece, i int) []Piece {

@@ -7,12 +7,12 @@ import (
 )
 
 // materialize builds a file's bytes from its layout and chunk contents,
-// once through ChunkPieces and once through At.
+// once through AppendChunkPieces and once through At.
 func materialize(t *testing.T, l *Layout, chunks [][]byte) ([]byte, []byte) {
 	t.Helper()
 	a := make([]byte, l.Size())
 	for i, c := range chunks {
-		for _, p := range l.ChunkPieces(i) {
+		for _, p := range l.AppendChunkPieces(nil, i) {
 			copy(a[p.FileOff:p.FileOff+p.Len], c[p.ChunkOff:p.ChunkOff+p.Len])
 		}
 	}

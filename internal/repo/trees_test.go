@@ -49,30 +49,21 @@ func walkTrees(t *testing.T, ctx context.Context, r *repo.Repo, root vaultapi.ID
 	return out
 }
 
-// TestPrefetch loads a point's trees while a prefetch runs, from several
-// goroutines, and checks they are the trees loaded one by one; and that
-// with the vault unreadable, waiting walks get errors, not a hang.
-func TestPrefetch(t *testing.T) {
+// backedUp backs up src, once fill has filled it, into a new embedded
+// vault, and returns the vault (closed when the test ends), the keys and
+// the point's root tree.
+func backedUp(t *testing.T, fill func(src string)) (*vault.Embedded, *format.Keys, vaultapi.ID) {
+	t.Helper()
 	ctx := context.Background()
 	e, err := vault.OpenEmbedded(ctx, t.TempDir(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	t.Cleanup(func() { e.Close() })
 	keys, _ := format.NewKeys(rand.Reader)
 	r, _ := repo.New(e.Machine, keys)
 	src := t.TempDir()
-	for i := range 5 {
-		for j := range 4 {
-			d := filepath.Join(src, fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", j), "c")
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(d, "f"), fmt.Appendf(nil, "%d %d", i, j), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	fill(src)
 	res, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +72,27 @@ func TestPrefetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, keys, m.Root
+}
+
+// TestPrefetch loads a point's trees while a prefetch runs, from several
+// goroutines, and checks they are the trees loaded one by one; and that
+// with the vault unreadable, waiting walks get errors, not a hang.
+func TestPrefetch(t *testing.T) {
+	ctx := context.Background()
+	e, keys, root := backedUp(t, func(src string) {
+		for i := range 5 {
+			for j := range 4 {
+				d := filepath.Join(src, fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", j), "c")
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(d, "f"), fmt.Appendf(nil, "%d %d", i, j), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
 	fresh := func(v vaultapi.Vault) *repo.Repo {
 		r, err := repo.New(v, keys)
 		if err != nil {
@@ -88,17 +100,17 @@ func TestPrefetch(t *testing.T) {
 		}
 		return r
 	}
-	want := walkTrees(t, ctx, fresh(e.Machine), m.Root)
+	want := walkTrees(t, ctx, fresh(e.Machine), root)
 	if len(want) < 5*4*2 {
 		t.Fatalf("%d trees, want at least %d", len(want), 5*4*2)
 	}
 
 	p := fresh(e.Machine)
-	p.Prefetch(ctx, m.Root, 1<<16)
+	p.Prefetch(ctx, root, 1<<16)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			got := walkTrees(t, ctx, p, m.Root)
+			got := walkTrees(t, ctx, p, root)
 			if len(got) != len(want) {
 				t.Errorf("with a prefetch: %d trees, want %d", len(got), len(want))
 			}
@@ -112,10 +124,10 @@ func TestPrefetch(t *testing.T) {
 	wg.Wait()
 
 	off := fresh(offline{e.Machine})
-	off.Prefetch(ctx, m.Root, 1<<16)
+	off.Prefetch(ctx, root, 1<<16)
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := off.Tree(tctx, m.Root); err == nil || tctx.Err() != nil {
+	if _, err := off.Tree(tctx, root); err == nil || tctx.Err() != nil {
 		t.Fatalf("Tree with the vault unreadable: got %v (context: %v), want a read error", err, tctx.Err())
 	}
 }
@@ -124,27 +136,13 @@ func TestPrefetch(t *testing.T) {
 // tree taken twice is loaded twice, the same.
 func TestTakeTree(t *testing.T) {
 	ctx := context.Background()
-	e, err := vault.OpenEmbedded(ctx, t.TempDir(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	keys, _ := format.NewKeys(rand.Reader)
-	r, _ := repo.New(e.Machine, keys)
-	src := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(src, "d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	res, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := r.Manifest(ctx, res.Point)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, keys, root := backedUp(t, func(src string) {
+		if err := os.MkdirAll(filepath.Join(src, "d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	})
 	p, _ := repo.New(e.Machine, keys)
-	want, err := p.Tree(ctx, m.Root)
+	want, err := p.Tree(ctx, root)
 	if err != nil || repo.CachedTrees(p) != 1 {
 		t.Fatalf("Tree: %v, %d cached", err, repo.CachedTrees(p))
 	}
@@ -153,7 +151,7 @@ func TestTakeTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		got, err := p.TakeTree(ctx, m.Root)
+		got, err := p.TakeTree(ctx, root)
 		if err != nil {
 			t.Fatalf("TakeTree %d: %v", i, err)
 		}

@@ -54,16 +54,19 @@ func tree(t *testing.T, r *repo.Repo, nodes ...format.Node) vaultapi.ID {
 	return store(t, r, vaultapi.KindTree, enc)[0]
 }
 
+// fileNode is a regular file named name holding data, stored as chunk.
+func fileNode(name string, chunk vaultapi.ID, data []byte) format.Node {
+	return format.Node{Name: []byte(name), Type: format.TypeFile, Mode: 0o644, Size: uint64(len(data)),
+		Chunks: []format.Chunk{{ID: chunk, Size: uint32(len(data))}}}
+}
+
 // TestEscapeRefused restores crafted points whose names try to leave the
 // target, and checks they are refused with nothing written outside.
 func TestEscapeRefused(t *testing.T) {
 	r := newRepo(t)
 	data := []byte("owned")
 	chunk := store(t, r, vaultapi.KindData, data)[0]
-	file := func(name string) format.Node {
-		return format.Node{Name: []byte(name), Type: format.TypeFile, Mode: 0o644, Size: uint64(len(data)),
-			Chunks: []format.Chunk{{ID: chunk, Size: uint32(len(data))}}}
-	}
+	file := func(name string) format.Node { return fileNode(name, chunk, data) }
 	outside := t.TempDir()
 	names := []string{"..", ".", "../" + filepath.Base(outside) + "-x", "a/../../x", outside + "/abs", "/etc-coffer-test", "nul\x00byte"}
 	for _, name := range names {

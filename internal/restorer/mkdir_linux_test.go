@@ -24,10 +24,7 @@ func TestFolderNotMade(t *testing.T) {
 	r := newRepo(t)
 	data := []byte("kept")
 	chunk := store(t, r, vaultapi.KindData, data)[0]
-	file := func(name string) format.Node {
-		return format.Node{Name: []byte(name), Type: format.TypeFile, Mode: 0o644, Size: uint64(len(data)),
-			Chunks: []format.Chunk{{ID: chunk, Size: uint32(len(data))}}}
-	}
+	file := func(name string) format.Node { return fileNode(name, chunk, data) }
 	dir := func(name string, sub vaultapi.ID) format.Node {
 		return format.Node{Name: []byte(name), Type: format.TypeDir, Mode: 0o755, Subtree: sub}
 	}
