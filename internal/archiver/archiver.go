@@ -307,13 +307,14 @@ func (ru *run) refs() []vaultapi.ID {
 	return refs
 }
 
-// storeBlob seals plain and hands it to the packer if the vault lacks it.
-func (ru *run) storeBlob(kind vaultapi.Kind, id vaultapi.ID, plain []byte) error {
+// storeBlob seals plain and hands it to the packer if the vault lacks it;
+// a small data chunk goes to the group s gathers.
+func (ru *run) storeBlob(kind vaultapi.Kind, id vaultapi.ID, plain []byte, s *stream) error {
 	isNew, err := ru.claim(id)
 	if err != nil || !isNew {
 		return err
 	}
-	return ru.packer.add(kind, id, plain)
+	return ru.packer.add(kind, id, plain, s)
 }
 
 func (ru *run) commit(root vaultapi.ID, start time.Time) (Result, error) {
@@ -334,7 +335,7 @@ func (ru *run) commit(root vaultapi.ID, start time.Time) (Result, error) {
 		return Result{}, err
 	}
 	infoID := ru.r.Hasher.ID(mb)
-	if err := ru.storeBlob(vaultapi.KindInfo, infoID, mb); err != nil {
+	if err := ru.storeBlob(vaultapi.KindInfo, infoID, mb, nil); err != nil {
 		return Result{}, err
 	}
 	if err := ru.packer.finish(); err != nil {
@@ -399,7 +400,7 @@ func (ru *run) walkRoots() (*future, error) {
 			m, _ := ru.r.Manifest(ru.ctx, *ru.opts.Parent)
 			prev = &format.Node{Type: format.TypeDir, Subtree: m.Root}
 		}
-		f := ru.walkDir(d, "", "", ru.node(".", st), prev, st, st.dev, true)
+		f := ru.walkDir(d, "", "", ru.node(".", st), prev, st, st.dev, true, nil)
 		if f == nil {
 			return nil, fmt.Errorf("backup source / could not be read (see above)")
 		}
@@ -431,7 +432,7 @@ func (ru *run) walkRoots() (*future, error) {
 					d.close()
 					return nil, fmt.Errorf("backup source %s: %w", path, err)
 				}
-				f := ru.entry(d, path, "", name, st, pnode, st.dev)
+				f := ru.entry(d, path, "", name, st, pnode, st.dev, nil)
 				d.close()
 				if f == nil {
 					return nil, fmt.Errorf("backup source %s could not be read (see above)", path)

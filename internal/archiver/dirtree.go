@@ -185,7 +185,7 @@ func (ru *run) storeTree(f *future, nodes []format.Node, refs []vaultapi.ID) {
 		return
 	}
 	id := ru.r.Hasher.ID(enc)
-	if err := ru.storeBlob(vaultapi.KindTree, id, enc); err != nil {
+	if err := ru.storeBlob(vaultapi.KindTree, id, enc, nil); err != nil {
 		f.err = err
 		ru.fail(err)
 		return

@@ -148,3 +148,73 @@ func TestTinyFilesGroupsBounded(t *testing.T) {
 	}
 	sameContent(t, src, filepath.Join(target, src))
 }
+
+// TestGroupsFollowFolders: folders listed at once each gather their small
+// files into groups of their own, so a folder's files lie in about as
+// many groups as their size fills, not spread over every group made while
+// it was read (which a restore of that folder would all read and
+// decompress).
+func TestGroupsFollowFolders(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	_, r := open(t, t.TempDir(), nil)
+	rng := mrand.New(mrand.NewPCG(11, 12))
+	const folders, files = 8, 500
+	folderOf := map[vaultapi.ID]int{}
+	size := make([]int, folders)
+	var ids []vaultapi.ID
+	for f := range folders {
+		dir := filepath.Join(src, fmt.Sprintf("folder%d", f))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range files {
+			b := make([]byte, 2<<10+rng.IntN(6<<10))
+			for j := range b {
+				b[j] = "abcdefgh\n"[rng.IntN(9)]
+			}
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			id := r.Hasher.ID(b)
+			folderOf[id] = f
+			ids = append(ids, id)
+			size[f] += len(b)
+		}
+	}
+	if _, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader}); err != nil {
+		t.Fatal(err)
+	}
+	locs, err := r.Vault.Locate(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type place struct {
+		pack string
+		off  uint64
+	}
+	groupsOf := make([]map[place]bool, folders)
+	all := map[place]bool{}
+	for _, l := range locs {
+		if l.Pack == "" {
+			t.Fatalf("chunk %s not stored", l.ID.Short())
+		}
+		f := folderOf[l.ID]
+		if groupsOf[f] == nil {
+			groupsOf[f] = map[place]bool{}
+		}
+		groupsOf[f][place{l.Pack, l.Offset}] = true
+		all[place{l.Pack, l.Offset}] = true
+	}
+	if len(all) < folders*3 {
+		t.Fatalf("%d groups for %d folders of about %d KiB: too few to tell", len(all), folders, size[0]>>10)
+	}
+	for f, gs := range groupsOf {
+		t.Logf("folder%d (%d KiB): %d groups", f, size[f]>>10, len(gs))
+		// A stream seals a group once it holds GroupTarget bytes; only
+		// its last is smaller, handed on to another stream.
+		if most := size[f]/(format.GroupTarget/2) + 2; len(gs) > most {
+			t.Errorf("folder%d (%d KiB) lies in %d of the %d groups, want at most %d", f, size[f]>>10, len(gs), len(all), most)
+		}
+	}
+}

@@ -40,12 +40,14 @@ type packer struct {
 	finished   bool
 
 	// Small chunks are gathered into groups, compressed and sealed
-	// together (doc/FORMAT.md, "Groups"): filling is the group being
-	// gathered; the goroutine whose chunk fills it seals it.
+	// together (doc/FORMAT.md, "Groups"), one group being gathered per
+	// stream; the goroutine whose chunk fills a group seals it.
 	grouping bool
 	gmu      sync.Mutex
-	filling  *group
-	groups   sync.Pool
+	own      *stream              // the packer's own stream, open until finish
+	open     map[*stream]struct{} // the streams not closed, own included
+	groups   sync.Pool            // *group, with small plain buffers
+	bigPlain sync.Pool            // *[]byte of bigPlainCap
 
 	slots   chan struct{} // one per data pack in memory: bounds them
 	uploads chan upload
@@ -58,9 +60,88 @@ type packer struct {
 	closed sync.Once
 }
 
+// stream is where the small data chunks of one folder's walker gather
+// into groups. Several folders are read at once, each by its own walker;
+// with one group for all, a group held files from every folder being read
+// then, and restoring one folder (or reading it through a mount) read and
+// decompressed groups mostly of other folders' files. A walker's files are
+// neighbours in the tree, so its stream's groups are too.
+//
+// A stream closes when its walker has queued all its files: its group not
+// yet full goes to the nearest open stream it came from (the walker of
+// the folder above, or further up), where the files next to it in the
+// tree go on gathering, and so do its files still being read. So only the
+// streams of walkers still listing hold groups: at most one per walker
+// slot, besides the packer's own. A nil stream is the packer's own, the
+// top of every stream's line, which finish seals.
+type stream struct {
+	parent  *stream // the stream of the walker that started this one
+	filling *group  // nil before its first chunk and after each sealing
+	closed  bool
+}
+
+// newStream returns an open stream for a walker that parent's started
+// (nil: the top walker); close it with listed.
+func (p *packer) newStream(parent *stream) *stream {
+	s := &stream{parent: parent}
+	p.gmu.Lock()
+	p.open[s] = struct{}{}
+	p.gmu.Unlock()
+	return s
+}
+
+// gathering returns the open stream that gathers s's chunks: s, or the
+// nearest open one above it; p.gmu is held.
+func (p *packer) gathering(s *stream) *stream {
+	for s != nil && s.closed {
+		s = s.parent
+	}
+	if s == nil {
+		return p.own
+	}
+	return s
+}
+
+// listed closes s, whose walker has queued everything it will, handing
+// its group to the stream that gathers for it now. Two groups not full
+// meet there: they become one if that stays below GroupTarget, else the
+// larger is sealed and the smaller gathers on.
+func (p *packer) listed(s *stream) error {
+	p.gmu.Lock()
+	s.closed = true
+	delete(p.open, s)
+	g := s.filling
+	s.filling = nil
+	if g == nil {
+		p.gmu.Unlock()
+		return nil
+	}
+	up := p.gathering(s)
+	var seal *group
+	switch h := up.filling; {
+	case h == nil:
+		up.filling = g
+	case len(h.plain)+len(g.plain) < format.GroupTarget && len(h.ids)+len(g.ids) < format.GroupMaxMembers:
+		p.appendPlain(h, g.plain)
+		h.lens = append(h.lens, g.lens...)
+		h.ids = append(h.ids, g.ids...)
+		p.recycle(g)
+	case len(h.plain) >= len(g.plain):
+		seal, up.filling = h, g
+	default:
+		seal = g
+	}
+	p.gmu.Unlock()
+	if seal == nil {
+		return nil
+	}
+	return p.sealGroup(seal)
+}
+
 // group is a group of small data chunks being gathered.
 type group struct {
 	plain []byte // the members back to back, then (once full) the table
+	small []byte // its small buffer, kept while plain is a big one
 	lens  []int
 	ids   []vaultapi.ID
 }
@@ -80,9 +161,10 @@ func newPacker(ctx context.Context, v vaultapi.Vault, sess string, s *format.Sea
 		uploads: make(chan upload),
 		slots:   make(chan struct{}, 1+uploaders)}
 	p.grouping = s.Groups()
-	p.groups.New = func() any {
-		return &group{plain: make([]byte, 0, format.GroupTarget+format.GroupMember+64)}
-	}
+	p.own = &stream{} // never closed: finish seals its group
+	p.open = map[*stream]struct{}{p.own: {}}
+	p.groups.New = func() any { return &group{plain: make([]byte, 0, smallPlainCap)} }
+	p.bigPlain.New = func() any { b := make([]byte, 0, bigPlainCap); return &b }
 	for range cap(p.frames) {
 		p.frames <- nil // grown on use to the largest frame made
 	}
@@ -109,24 +191,26 @@ func (p *packer) error() error {
 
 // add compresses plain in the calling goroutine and seals it into the
 // open pack of its kind; many goroutines call it at once. A small data
-// chunk joins the group being gathered instead, and is sealed with it.
-func (p *packer) add(kind vaultapi.Kind, id vaultapi.ID, plain []byte) error {
+// chunk joins the group of the stream gathering for s (see stream)
+// instead, and is sealed with it.
+func (p *packer) add(kind vaultapi.Kind, id vaultapi.ID, plain []byte, s *stream) error {
 	if err := p.error(); err != nil {
 		return err
 	}
 	if p.grouping && kind == vaultapi.KindData && len(plain) < format.GroupMember {
 		p.gmu.Lock()
-		g := p.filling
+		s = p.gathering(s)
+		g := s.filling
 		if g == nil {
 			g = p.groups.Get().(*group)
-			p.filling = g
+			s.filling = g
 		}
-		g.plain = append(g.plain, plain...)
+		p.appendPlain(g, plain)
 		g.lens = append(g.lens, len(plain))
 		g.ids = append(g.ids, id)
 		full := len(g.plain) >= format.GroupTarget || len(g.ids) >= format.GroupMaxMembers
 		if full {
-			p.filling = nil
+			s.filling = nil
 		}
 		p.gmu.Unlock()
 		if !full {
@@ -176,21 +260,59 @@ func (p *packer) sealGroup(g *group) error {
 		sortIDs(g.ids) // the trailer lists a group's IDs in order
 		err = p.seal(vaultapi.KindData, g.ids, g.plain, true)
 	}
-	g.plain, g.lens, g.ids = g.plain[:0], g.lens[:0], g.ids[:0]
-	p.groups.Put(g)
+	p.recycle(g)
 	return err
 }
 
-// flushGroup seals the group being gathered, if any.
-func (p *packer) flushGroup() error {
-	p.gmu.Lock()
-	g := p.filling
-	p.filling = nil
-	p.gmu.Unlock()
-	if g == nil { // a group being gathered holds at least one chunk
-		return nil
+// A group's members gather in a buffer of smallPlainCap, and move to one
+// of bigPlainCap (room for a group at GroupTarget, its last member and the
+// table) only if they outgrow it. The streams of small folders, most of
+// them, never do: the groups being gathered at once, one per walker, hold
+// little memory beyond what they gather.
+const (
+	smallPlainCap = 64 << 10
+	bigPlainCap   = format.GroupTarget + format.GroupMember + 64
+)
+
+// appendPlain appends b to g's members, moving them to a big buffer if
+// the small one is outgrown.
+func (p *packer) appendPlain(g *group, b []byte) {
+	if len(g.plain)+len(b) > cap(g.plain) && cap(g.plain) < bigPlainCap {
+		big := p.bigPlain.Get().(*[]byte)
+		g.small = g.plain[:0]
+		g.plain = append((*big)[:0], g.plain...)
 	}
-	return p.sealGroup(g)
+	g.plain = append(g.plain, b...)
+}
+
+// recycle empties g and gives it, and its big buffer if any, back.
+func (p *packer) recycle(g *group) {
+	if g.small != nil {
+		big := g.plain[:0]
+		p.bigPlain.Put(&big)
+		g.plain, g.small = g.small, nil
+	}
+	g.plain, g.lens, g.ids = g.plain[:0], g.lens[:0], g.ids[:0]
+	p.groups.Put(g)
+}
+
+// flushGroups seals the groups being gathered, if any.
+func (p *packer) flushGroups() error {
+	p.gmu.Lock()
+	var gs []*group
+	for s := range p.open {
+		if s.filling != nil { // a group being gathered holds at least one chunk
+			gs = append(gs, s.filling)
+			s.filling = nil
+		}
+	}
+	p.gmu.Unlock()
+	for _, g := range gs {
+		if err := p.sealGroup(g); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // put encrypts frame, a blob or a group, into the open pack of its kind,
@@ -301,7 +423,7 @@ func (p *packer) upload() {
 // finish seals the last group, sends the last packs and waits for every
 // upload.
 func (p *packer) finish() error {
-	if err := p.flushGroup(); err != nil {
+	if err := p.flushGroups(); err != nil {
 		p.abort()
 		return err
 	}
@@ -333,7 +455,9 @@ func (p *packer) finish() error {
 // abort stops the packer after a failure; open packs are dropped.
 func (p *packer) abort() {
 	p.gmu.Lock()
-	p.filling = nil
+	for s := range p.open {
+		s.filling = nil
+	}
 	p.gmu.Unlock()
 	p.mu.Lock()
 	p.finished = true

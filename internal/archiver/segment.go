@@ -36,13 +36,13 @@ type segmented struct {
 
 // segmentJobs returns the jobs of a large, non-sparse file: one per
 // segment, sharing the open file.
-func segmentJobs(f sourceFile, path string, st fileStat, fut *future) []*fileJob {
+func segmentJobs(f sourceFile, path string, st fileStat, fut *future, s *stream) []*fileJob {
 	n := int((st.size + SegmentSize - 1) / SegmentSize)
 	seg := &segmented{parts: make([][]format.Chunk, n), left: n}
 	jobs := make([]*fileJob, n)
 	for i := range jobs {
 		off := int64(i) * SegmentSize
-		jobs[i] = &fileJob{f: f, path: path, st: st, fut: fut, seg: seg, idx: i, off: off, n: min(SegmentSize, st.size-off)}
+		jobs[i] = &fileJob{f: f, path: path, st: st, fut: fut, stream: s, seg: seg, idx: i, off: off, n: min(SegmentSize, st.size-off)}
 	}
 	return jobs
 }
@@ -55,7 +55,7 @@ func (ru *run) segment(ch *chunker.Chunker, job *fileJob) bool {
 	var n int64
 	var err error
 	if ru.ctx.Err() == nil {
-		chunks, n, err = ru.chunkFile(ch, io.NewSectionReader(job.f, job.off, job.n))
+		chunks, n, err = ru.chunkFile(ch, io.NewSectionReader(job.f, job.off, job.n), job.stream)
 	} else {
 		err = fatalError{ru.ctx.Err()}
 	}

@@ -86,8 +86,9 @@ func (ru *run) unchangedFile(st fileStat, prev *format.Node) (format.Node, bool)
 }
 
 // entry handles one directory entry; nil means it was skipped. prev, if
-// not nil, is the entry of that name in the parent point.
-func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.Node, rootDev uint64) *future {
+// not nil, is the entry of that name in the parent point; s is the stream
+// of the walker that met it.
+func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.Node, rootDev uint64, s *stream) *future {
 	var node format.Node
 	if prev != nil {
 		node = ru.statNode(prev.Name, st) // the same name: share its bytes
@@ -115,19 +116,19 @@ func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.No
 		if leader != nil {
 			return ru.follow(path, node, leader)
 		}
-		f := ru.entryContent(d, path, name, st, prev, node, laterX)
+		f := ru.entryContent(d, path, name, st, prev, node, laterX, s)
 		ru.links.lead(st.dev, st.ino, f)
 		return f
 	}
 	if node.Type == format.TypeDir {
-		return ru.walkDir(d, path, rel, node, prev, st, rootDev, laterX)
+		return ru.walkDir(d, path, rel, node, prev, st, rootDev, laterX, s)
 	}
-	return ru.entryContent(d, path, name, st, prev, node, laterX)
+	return ru.entryContent(d, path, name, st, prev, node, laterX, s)
 }
 
 // entryContent reads what a non-directory entry holds: a file's content
 // (queued for the workers), a symlink's target.
-func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.Node, node format.Node, laterX bool) *future {
+func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.Node, node format.Node, laterX bool, s *stream) *future {
 	switch node.Type {
 	case format.TypeFile:
 		ru.files.Add(1)
@@ -150,11 +151,11 @@ func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.
 		}
 		node.Extents = ext
 		if ext == nil && st.size >= SegmentFrom {
-			return ru.queueSegments(f, path, st, node, laterX)
+			return ru.queueSegments(f, path, st, node, laterX, s)
 		}
 		fut := newFuture(node)
 		select {
-		case ru.jobs <- &fileJob{f: f, path: path, st: st, fut: fut, xattrs: laterX}:
+		case ru.jobs <- &fileJob{f: f, path: path, st: st, fut: fut, xattrs: laterX, stream: s}:
 		case <-ru.ctx.Done():
 			f.Close()
 			fut.err = ru.ctx.Err()
@@ -176,7 +177,7 @@ func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.
 }
 
 // queueSegments queues a large file as segments for several workers.
-func (ru *run) queueSegments(f sourceFile, path string, st fileStat, node format.Node, laterX bool) *future {
+func (ru *run) queueSegments(f sourceFile, path string, st fileStat, node format.Node, laterX bool, s *stream) *future {
 	if laterX {
 		xs, err := f.xattrs()
 		if err != nil {
@@ -185,7 +186,7 @@ func (ru *run) queueSegments(f sourceFile, path string, st fileStat, node format
 		node.Xattrs = xs
 	}
 	fut := newFuture(node)
-	for _, j := range segmentJobs(f, path, st, fut) {
+	for _, j := range segmentJobs(f, path, st, fut, s) {
 		select {
 		case ru.jobs <- j:
 		case <-ru.ctx.Done():
@@ -215,8 +216,9 @@ func readErr(err error) error {
 
 // walkDir lists a directory and returns the future of its node. When a
 // walker slot is free, the listing runs in its own goroutine, so several
-// directories are read at once.
-func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *format.Node, st fileStat, rootDev uint64, laterX bool) *future {
+// directories are read at once, with a stream of its own that s started;
+// otherwise this goroutine lists it, in s.
+func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *format.Node, st fileStat, rootDev uint64, laterX bool, s *stream) *future {
 	ru.dirs.Add(1)
 	if ru.opts.OneFileSystem && st.dev != rootDev {
 		return ru.tree(nil, &node) // a mount point: kept, empty
@@ -236,12 +238,16 @@ func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *for
 	select {
 	case ru.walkers <- struct{}{}:
 	default:
-		return ru.list(d, path, rel, node, prev, rootDev)
+		return ru.list(d, path, rel, node, prev, rootDev, s)
 	}
 	fut := newFuture(node)
+	own := ru.packer.newStream(s)
 	ru.listers.Add(1)
 	go func() {
-		inner := ru.list(d, path, rel, node, prev, rootDev)
+		inner := ru.list(d, path, rel, node, prev, rootDev, own)
+		if err := ru.packer.listed(own); err != nil {
+			ru.fail(err)
+		}
 		<-ru.walkers
 		ru.listers.Done()
 		if inner == nil {
@@ -257,7 +263,7 @@ func (ru *run) walkDir(parent dir, path, rel string, node format.Node, prev *for
 }
 
 // list reads an open directory's entries and closes it.
-func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node, rootDev uint64) *future {
+func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node, rootDev uint64, s *stream) *future {
 	defer d.close()
 	names, err := d.names()
 	if err != nil {
@@ -326,7 +332,7 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 			}
 			continue
 		}
-		if f := ru.entry(d, path+"/"+name, crel, name, cst, pn, rootDev); f != nil {
+		if f := ru.entry(d, path+"/"+name, crel, name, cst, pn, rootDev, s); f != nil {
 			k.wait(f, pn)
 		}
 	}

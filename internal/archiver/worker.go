@@ -15,7 +15,8 @@ type fileJob struct {
 	path   string
 	st     fileStat
 	fut    *future
-	xattrs bool // read the file's extended attributes too
+	xattrs bool    // read the file's extended attributes too
+	stream *stream // where its small chunks are grouped
 
 	seg    *segmented // a segment of a large file, or nil for a whole file
 	idx    int
@@ -67,7 +68,7 @@ func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		chunks, n, err := ru.chunkFile(ch, job.source())
+		chunks, n, err := ru.chunkFile(ch, job.source(), job.stream)
 		var fe fatalError
 		if errors.As(err, &fe) {
 			job.fut.err = fe.err
@@ -116,7 +117,7 @@ func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
 	}
 }
 
-func (ru *run) chunkFile(ch *chunker.Chunker, f io.Reader) ([]format.Chunk, int64, error) {
+func (ru *run) chunkFile(ch *chunker.Chunker, f io.Reader, s *stream) ([]format.Chunk, int64, error) {
 	ch.Reset(f)
 	var chunks []format.Chunk
 	var n int64
@@ -131,7 +132,7 @@ func (ru *run) chunkFile(ch *chunker.Chunker, f io.Reader) ([]format.Chunk, int6
 		n += int64(len(c))
 		ru.bytesRead.Add(uint64(len(c)))
 		id := ru.r.Hasher.ID(c)
-		if err := ru.storeBlob(vaultapi.KindData, id, c); err != nil {
+		if err := ru.storeBlob(vaultapi.KindData, id, c, s); err != nil {
 			return nil, n, fatalError{err}
 		}
 		chunks = append(chunks, format.Chunk{ID: id, Size: uint32(len(c))})

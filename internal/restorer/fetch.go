@@ -240,9 +240,10 @@ type region struct {
 
 // fetchAhead is how much located data of possible groups (sealed bytes,
 // each blob once) starts their fetch before the plan has finished. Until
-// then they wait: a group (doc/FORMAT.md §6.5) holds small files the
-// backup gathered from several folders at once, and the plan, walking
-// folder by folder, finds them far apart. Once the plan is complete, the
+// then they wait: a group (doc/FORMAT.md §6.5) may hold files far apart
+// in the plan's walk (a folder's last files go on gathering with the
+// folder above it; points made before groups followed folders mixed all
+// the folders being read at once). Once the plan is complete, the
 // first worker to open a group writes every chunk of it the restore
 // needs, and each group is read and decompressed once (a linux restore
 // opened 1,930 groups for 1,576 when fetching each located batch at once,
@@ -457,9 +458,9 @@ func (rs *restore) fetchPack(p string, locs []vaultapi.Location, buf []byte, chu
 			rs.write(t, plain)
 		}
 		// A group just opened: its other chunks that the plan already
-		// needs are written now. The backup gathered the group's files
-		// from several folders at once, so the plan may ask for them in
-		// later batches, which would read and open the group again.
+		// needs are written now. The plan may have asked for them in
+		// other batches (the group's files lie in several folders),
+		// which would read and open the group again.
 		if ids, members := chunks.Opened(); ids != nil {
 			openedIDs, openedAt = ids, l.Offset
 			mts = rs.takeMembers(ids, l.ID, mts[:0])
