@@ -11,6 +11,7 @@ import (
 
 	"github.com/coffer-backup/coffer/internal/archiver"
 	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/restorer"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 	"github.com/coffer-backup/coffer/internal/verify"
@@ -54,28 +55,12 @@ func TestSmallFilesGrouped(t *testing.T) {
 			for _, b := range contents {
 				ids = append(ids, r.Hasher.ID(b))
 			}
-			locs, err := r.Vault.Locate(ctx, ids)
-			if err != nil {
-				t.Fatal(err)
-			}
-			type place struct {
-				pack string
-				off  uint64
-			}
+			places := placesOf(t, r, ids)
 			members := map[place]int{}
-			for _, l := range locs {
-				if l.Pack == "" {
-					t.Fatalf("chunk %s not stored", l.ID.Short())
-				}
-				members[place{l.Pack, l.Offset}]++
+			for _, pl := range places {
+				members[pl]++
 			}
-			large := locs[len(locs)-1]
-			for i, id := range ids {
-				if id == r.Hasher.ID(contents["large"]) {
-					large = locs[i]
-				}
-			}
-			if n := members[place{large.Pack, large.Offset}]; n != 1 {
+			if n := members[places[r.Hasher.ID(contents["large"])]]; n != 1 {
 				t.Errorf("the large chunk shares its place with %d others", n-1)
 			}
 			shared := 0
@@ -185,26 +170,15 @@ func TestGroupsFollowFolders(t *testing.T) {
 	if _, err := archiver.Backup(ctx, r, archiver.Options{Paths: []string{src}, Rand: rand.Reader}); err != nil {
 		t.Fatal(err)
 	}
-	locs, err := r.Vault.Locate(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type place struct {
-		pack string
-		off  uint64
-	}
 	groupsOf := make([]map[place]bool, folders)
 	all := map[place]bool{}
-	for _, l := range locs {
-		if l.Pack == "" {
-			t.Fatalf("chunk %s not stored", l.ID.Short())
-		}
-		f := folderOf[l.ID]
+	for id, pl := range placesOf(t, r, ids) {
+		f := folderOf[id]
 		if groupsOf[f] == nil {
 			groupsOf[f] = map[place]bool{}
 		}
-		groupsOf[f][place{l.Pack, l.Offset}] = true
-		all[place{l.Pack, l.Offset}] = true
+		groupsOf[f][pl] = true
+		all[pl] = true
 	}
 	if len(all) < folders*3 {
 		t.Fatalf("%d groups for %d folders of about %d KiB: too few to tell", len(all), folders, size[0]>>10)
@@ -217,4 +191,27 @@ func TestGroupsFollowFolders(t *testing.T) {
 			t.Errorf("folder%d (%d KiB) lies in %d of the %d groups, want at most %d", f, size[f]>>10, len(gs), len(all), most)
 		}
 	}
+}
+
+// place is where a chunk is stored: a group's members share one.
+type place struct {
+	pack string
+	off  uint64
+}
+
+// placesOf locates ids in r's vault; each must be stored.
+func placesOf(t *testing.T, r *repo.Repo, ids []vaultapi.ID) map[vaultapi.ID]place {
+	t.Helper()
+	locs, err := r.Vault.Locate(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[vaultapi.ID]place, len(locs))
+	for _, l := range locs {
+		if l.Pack == "" {
+			t.Fatalf("chunk %s not stored", l.ID.Short())
+		}
+		out[l.ID] = place{l.Pack, l.Offset}
+	}
+	return out
 }
