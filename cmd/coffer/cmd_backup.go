@@ -47,8 +47,11 @@ func newBackupCmd(g *globals) *cobra.Command {
 Data is cut into chunks, deduplicated against everything this machine has
 stored, compressed and encrypted here before it leaves. Files whose size,
 mtime, ctime and inode are unchanged since the previous backup of the same
-paths are not read again. The first backup creates this machine's keys,
-wrapped with your passphrase.
+paths are not read again, and a folder whose listing is unchanged (every
+entry's name and lstat, as the folder index in the cache folder remembers
+them) keeps its tree without loading the previous one (doc/CLI.md, "The
+folder index"). The first backup creates this machine's keys, wrapped
+with your passphrase.
 
 Symlinks are stored, never followed. Directories holding a CACHEDIR.TAG are
 stored with only the tag. A file that cannot be read is reported and skipped;
@@ -77,7 +80,7 @@ Examples:
 	fl.BoolVarP(&f.oneFileSystem, "one-file-system", "x", false, "do not cross into other file systems (mount points are kept, empty)")
 	fl.StringVar(&f.compression, "compression", "auto", "auto (small files compressed together at zstd's fastest level, larger chunks at its default unless very redundant), none, fastest, default or better")
 	fl.StringVar(&f.host, "host", "", "host name recorded in the point (default: this host's name)")
-	fl.BoolVar(&f.force, "force", false, "read every file again, ignoring the previous point")
+	fl.BoolVar(&f.force, "force", false, "read every file again, ignoring the previous point and the folder index")
 	fl.BoolVar(&f.systemState, "system-state", false, "add the Linux system state: /etc, package selection, enabled units, crontabs, users, mounts, boot configuration (see doc/RESTORE.md)")
 	addLimitFlags(cmd, g)
 	return cmd
@@ -287,6 +290,11 @@ func doBackup(ctx context.Context, g *globals, f backupFlags, args []string) (re
 	}
 	if status.on {
 		opts.Progress = func(p archiver.Progress) { status.set(backupProgressLine(p)) }
+	}
+	if home, err := g.homeDir(); err == nil {
+		if dir, err := cache.Dir(home); err == nil {
+			opts.FolderIndex = filepath.Join(dir, "folders")
+		}
 	}
 	out, err := archiver.Backup(ctx, r, opts)
 	status.done()

@@ -39,10 +39,14 @@ type Options struct {
 	OneFileSystem bool
 	Host          string
 	Parent        *vaultapi.Point // previous point of the same paths, for change detection
-	Compression   format.Level
-	Workers       int              // file workers (read, chunk, compress); default 2
-	Clock         func() time.Time // default time.Now
-	Rand          io.Reader        // nonce prefixes; required
+	// FolderIndex is the folder on this machine where the folder index
+	// is kept (see folders.go); "" keeps none, and every folder is
+	// compared with the parent point's tree.
+	FolderIndex string
+	Compression format.Level
+	Workers     int              // file workers (read, chunk, compress); default 2
+	Clock       func() time.Time // default time.Now
+	Rand        io.Reader        // nonce prefixes; required
 	// Report is told of every entry skipped or suspicious; it may be
 	// called from several goroutines at once.
 	Report func(Problem)
@@ -100,6 +104,8 @@ type run struct {
 
 	links linkTable
 
+	folders *folders // nil: no folder index
+
 	files, dirs, bytes, bytesRead, errs, warns atomic.Uint64
 
 	bufs sync.Pool
@@ -152,6 +158,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		uploaders = 1 // a local disk keeps up; fewer packs in memory
 	}
 	ru.packer = newPacker(ctx, r.Vault, sess.ID, sealer, r.KeepTree, runtime.GOMAXPROCS(0), uploaders)
+	ru.openFolders()
 
 	stopRenew := ru.renewSessions(sess)
 	stopProgress := ru.progressLoop(start)
@@ -176,6 +183,12 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 	}
 	stopProgress()
 	stopRenew()
+	if ru.folders != nil && (walkErr == nil || ru.folders.bad.Load()) {
+		// A cache: failing to keep it costs the next backup time only.
+		if err := ru.folders.save(res.Point); err != nil {
+			opts.Report(Problem{Path: ru.folders.file, Err: fmt.Errorf("folder index not kept: %w", err)})
+		}
+	}
 	if walkErr != nil {
 		ru.packer.abort()
 		_ = r.Vault.EndSession(context.WithoutCancel(ctx), sess.ID)
@@ -473,7 +486,11 @@ func (ru *run) parentRoot() (*format.Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	ru.r.Prefetch(ru.ctx, m.Root, prefetchTrees)
+	if ru.folders == nil || ru.folders.prev == nil {
+		// With the folder index, trees are loaded only for the folders
+		// that changed.
+		ru.r.Prefetch(ru.ctx, m.Root, prefetchTrees)
+	}
 	return ru.r.Tree(ru.ctx, m.Root)
 }
 

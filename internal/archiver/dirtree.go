@@ -102,13 +102,14 @@ func (ru *run) tree(futs []*future, node *format.Node) *future {
 	for _, f := range futs {
 		k.wait(f, nil)
 	}
-	return ru.dirTree(k, node, vaultapi.ID{}, nil)
+	return ru.dirTree(k, node, vaultapi.ID{}, nil, nil)
 }
 
 // dirTree is tree for kids, all added (see kids.end); prevID is the ID of
 // k.prev. refs (the chunks of the entries that are final) are added with
-// the tree's ID.
-func (ru *run) dirTree(k kids, node *format.Node, prevID vaultapi.ID, refs []vaultapi.ID) *future {
+// the tree's ID. rec, if not nil, is what the folder index records once
+// the tree is known and no entry was skipped.
+func (ru *run) dirTree(k kids, node *format.Node, prevID vaultapi.ID, refs []vaultapi.ID, rec *folderRec) *future {
 	var f *future
 	if node != nil {
 		f = newFuture(*node)
@@ -118,6 +119,9 @@ func (ru *run) dirTree(k kids, node *format.Node, prevID vaultapi.ID, refs []vau
 	if len(k.pending) == 0 && k.same {
 		ru.reused()
 		ru.settleTree(f, prevID, refs)
+		if rec != nil {
+			ru.record(rec, prevID, k.prev.Nodes)
+		}
 		close(f.done)
 		return f
 	}
@@ -152,13 +156,20 @@ func (ru *run) dirTree(k kids, node *format.Node, prevID vaultapi.ID, refs []vau
 		if k.same {
 			ru.reused()
 			ru.settleTree(f, prevID, refs)
+			if rec != nil {
+				ru.record(rec, prevID, k.prev.Nodes)
+			}
 			return
 		}
 		nodes := k.nodes
 		if skipped {
+			rec = nil
 			nodes = dropSkipped(nodes)
 		}
 		ru.storeTree(f, nodes, refs)
+		if rec != nil && f.err == nil {
+			ru.record(rec, f.treeID, nodes)
+		}
 	}()
 	return f
 }

@@ -276,16 +276,37 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 	}
 	// Every entry is looked at before the parent point's tree is waited
 	// for: meanwhile the prefetch may have loaded it.
-	type lstat struct {
-		st  fileStat
-		err error
-	}
 	sts := make([]lstat, len(names))
 	for i, name := range names {
 		if ru.ctx.Err() != nil {
 			break
 		}
 		sts[i].st, sts[i].err = d.lstat(name)
+	}
+	var excluded []bool
+	if ru.opts.Exclude != nil {
+		excluded = make([]bool, len(names))
+		for i, name := range names {
+			if sts[i].err != nil {
+				continue
+			}
+			crel := name
+			if rel != "" {
+				crel = rel + "/" + name
+			}
+			excluded[i] = ru.opts.Exclude.Match(crel, sts[i].st.mode.IsDir())
+		}
+	}
+	var rec *folderRec // what the folder index records of this folder
+	if ru.folders != nil && ru.ctx.Err() == nil {
+		if fp, ok := ru.fingerprint(names, sts, excluded); ok {
+			rec = &folderRec{key: ru.folders.key(path), fp: fp}
+			if prev != nil && prev.Type == format.TypeDir && !prev.Subtree.IsZero() {
+				if e, ok := ru.folders.prev.Get(rec.key); ok && e.FP == fp && e.Tree == prev.Subtree {
+					return ru.listSame(d, path, rel, node, names, sts, excluded, e, rec, rootDev, s)
+				}
+			}
+		}
 	}
 	var prevTree *format.Tree
 	var prevID vaultapi.ID
@@ -311,16 +332,15 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 			ru.problem(path+"/"+name, readErr(err), true)
 			continue
 		}
-		isDir := cst.mode.IsDir()
+		if excluded != nil && excluded[i] {
+			continue
+		}
 		crel := ""
-		if ru.opts.Exclude != nil || isDir {
+		if cst.mode.IsDir() {
 			crel = name
 			if rel != "" {
 				crel = rel + "/" + name
 			}
-		}
-		if ru.opts.Exclude != nil && ru.opts.Exclude.Match(crel, isDir) {
-			continue
 		}
 		pn := before.find(name)
 		if n, ok := ru.unchangedFile(cst, pn); ok {
@@ -334,12 +354,20 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 		}
 		if f := ru.entry(d, path+"/"+name, crel, name, cst, pn, rootDev, s); f != nil {
 			k.wait(f, pn)
+		} else {
+			rec = nil // skipped: look at it again next time
 		}
 	}
 	k.end()
 	ru.files.Add(files)
 	ru.bytes.Add(size)
-	return ru.dirTree(k, &node, prevID, refs)
+	return ru.dirTree(k, &node, prevID, refs, rec)
+}
+
+// lstat is an entry's lstat, or why it failed.
+type lstat struct {
+	st  fileStat
+	err error
 }
 
 // prevEntries finds the entries of a parent point's tree by name, for
