@@ -185,7 +185,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 	excluded []bool, e folderindex.Entry, rec *folderRec, rootDev uint64, s *stream) *future {
 	var files, size uint64
 	var subs []sameSub
-	var old *format.Tree // e.Tree, loaded only if needed
+	var old *format.Tree               // e.Tree, loaded only if needed
 	kept := make([]int, 0, len(names)) // the index in names of each entry kept
 	at := 0
 	for i, name := range names {
