@@ -183,11 +183,14 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 	}
 	stopProgress()
 	stopRenew()
-	if ru.folders != nil && (walkErr == nil || ru.folders.bad.Load()) {
-		// A cache: failing to keep it costs the next backup time only.
-		if err := ru.folders.save(res.Point); err != nil {
-			opts.Report(Problem{Path: ru.folders.file, Err: fmt.Errorf("folder index not kept: %w", err)})
+	if ru.folders != nil {
+		if walkErr == nil || ru.folders.bad.Load() {
+			// A cache: failing to keep it costs the next backup time only.
+			if err := ru.folders.save(res.Point); err != nil {
+				opts.Report(Problem{Path: ru.folders.file, Err: fmt.Errorf("folder index not kept: %w", err)})
+			}
 		}
+		ru.folders.next.discard()
 	}
 	if walkErr != nil {
 		ru.packer.abort()

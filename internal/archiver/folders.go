@@ -1,6 +1,7 @@
 package archiver
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/coffer-backup/coffer/internal/folderindex"
@@ -46,7 +48,7 @@ const (
 // folders is a run's use of the folder index.
 type folders struct {
 	prev  *folderindex.Index // the parent point's; nil if none fits
-	next  *folderindex.Builder
+	next  *folderLog         // this backup's entries, until save
 	file  string
 	scope vaultapi.ID
 	hash  func([]byte) vaultapi.ID
@@ -79,11 +81,16 @@ func (ru *run) openFolders() {
 	}
 	scope := h(b)
 	f := &folders{
-		next:  folderindex.NewBuilder(),
 		file:  filepath.Join(o.FolderIndex, hex.EncodeToString(scope[:16])),
 		scope: scope,
 		hash:  h,
 	}
+	next, err := newFolderLog(o.FolderIndex, filepath.Base(f.file))
+	if err != nil {
+		o.Report(Problem{Path: o.FolderIndex, Err: fmt.Errorf("folder index not kept: %w", err)})
+		return
+	}
+	f.next = next
 	if o.Parent != nil {
 		ix, err := folderindex.Load(f.file, f.mac)
 		if err == nil && ix.Point() == f.point(o.Parent.ID) && ix.Scope() == scope {
@@ -115,7 +122,114 @@ func (f *folders) save(p vaultapi.Point) error {
 		}
 		return nil
 	}
-	return folderindex.Save(f.file, f.next.Encode(f.point(p.ID), f.scope, f.mac))
+	b, err := f.next.builder()
+	if err != nil {
+		return err
+	}
+	return folderindex.Save(f.file, b.Encode(f.point(p.ID), f.scope, f.mac))
+}
+
+// folderLog holds a backup's entries in a file beside the index until the
+// backup ends, not in memory: on the linux tree they are 2.9 MB, which the
+// collector's pacing would have raised the peak of a first backup by more
+// than that.
+type folderLog struct {
+	mu  sync.Mutex
+	f   *os.File
+	w   *bufio.Writer
+	err error
+	buf []byte
+}
+
+// newFolderLog makes the log in dir, removing the logs earlier backups
+// left (the backup lock keeps them from running at the same time).
+func newFolderLog(dir, name string) (*folderLog, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if old, err := filepath.Glob(filepath.Join(dir, "*"+folderLogSuffix)); err == nil {
+		for _, o := range old {
+			_ = os.Remove(o)
+		}
+	}
+	f, err := os.CreateTemp(dir, name+".*"+folderLogSuffix)
+	if err != nil {
+		return nil, err
+	}
+	return &folderLog{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+const folderLogSuffix = ".log"
+
+func (l *folderLog) add(k folderindex.Key, e folderindex.Entry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := append(l.buf[:0], k[:]...)
+	b = append(b, e.FP[:]...)
+	b = append(b, e.Tree[:]...)
+	b = binary.AppendUvarint(b, uint64(len(e.Chunks)))
+	for _, c := range e.Chunks {
+		b = append(b, c[:]...)
+	}
+	l.buf = b
+	if l.err == nil {
+		_, l.err = l.w.Write(b)
+	}
+}
+
+// builder reads the log back into a builder, and removes it.
+func (l *folderLog) builder() (*folderindex.Builder, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer func() {
+		l.f.Close()
+		os.Remove(l.f.Name())
+		l.f = nil
+	}()
+	if l.err == nil {
+		l.err = l.w.Flush()
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	b, err := os.ReadFile(l.f.Name())
+	if err != nil {
+		return nil, err
+	}
+	ib := folderindex.NewBuilder()
+	const fixed = 16 + 16 + 32
+	for len(b) > 0 {
+		if len(b) < fixed+1 {
+			return nil, errors.New("folder index log cut short")
+		}
+		var k folderindex.Key
+		var e folderindex.Entry
+		copy(k[:], b)
+		copy(e.FP[:], b[16:])
+		copy(e.Tree[:], b[32:])
+		n, m := binary.Uvarint(b[fixed:])
+		b = b[fixed+max(m, 0):]
+		if m <= 0 || n > uint64(len(b)/32) {
+			return nil, errors.New("folder index log damaged")
+		}
+		e.Chunks = make([]vaultapi.ID, n)
+		for i := range e.Chunks {
+			copy(e.Chunks[i][:], b[32*i:])
+		}
+		b = b[32*n:]
+		ib.Add(k, e)
+	}
+	return ib, nil
+}
+
+// discard removes the log of a backup that ended without saving.
+func (l *folderLog) discard() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		l.f.Close()
+		os.Remove(l.f.Name())
+	}
 }
 
 // folderRec is what dirTree records of a folder once its tree is known.
@@ -136,7 +250,7 @@ func (ru *run) record(rec *folderRec, id vaultapi.ID, nodes []format.Node) {
 			chunks = append(chunks, c.ID)
 		}
 	}
-	ru.folders.next.Add(rec.key, folderindex.Entry{FP: rec.fp, Tree: id, Chunks: chunks})
+	ru.folders.next.add(rec.key, folderindex.Entry{FP: rec.fp, Tree: id, Chunks: chunks})
 }
 
 // fingerprint hashes a folder's listing: the names kept (not excluded)
@@ -304,7 +418,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 		}
 		ru.storeTree(f, nodes, refs)
 		if rec != nil && f.err == nil {
-			ru.folders.next.Add(rec.key, folderindex.Entry{FP: rec.fp, Tree: f.treeID, Chunks: e.Chunks})
+			ru.folders.next.add(rec.key, folderindex.Entry{FP: rec.fp, Tree: f.treeID, Chunks: e.Chunks})
 		}
 	}()
 	return f
@@ -318,7 +432,7 @@ func (ru *run) sameFolder(f *future, e folderindex.Entry, rec *folderRec, refs [
 	}
 	ru.reused()
 	ru.settleTree(f, e.Tree, refs)
-	ru.folders.next.Add(rec.key, folderindex.Entry{FP: rec.fp, Tree: e.Tree, Chunks: e.Chunks})
+	ru.folders.next.add(rec.key, folderindex.Entry{FP: rec.fp, Tree: e.Tree, Chunks: e.Chunks})
 }
 
 // folderFailed stops the backup: the index disagrees with the parent
