@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coffer-backup/coffer/internal/folderindex"
 	"github.com/coffer-backup/coffer/internal/format"
@@ -85,7 +87,11 @@ func (ru *run) openFolders() {
 		scope: scope,
 		hash:  h,
 	}
-	next, err := newFolderLog(o.FolderIndex, filepath.Base(f.file))
+	now := time.Now()
+	if o.Clock != nil {
+		now = o.Clock()
+	}
+	next, err := newFolderLog(o.FolderIndex, filepath.Base(f.file), now)
 	if err != nil {
 		o.Report(Problem{Path: o.FolderIndex, Err: fmt.Errorf("folder index not kept: %w", err)})
 		return
@@ -139,17 +145,24 @@ type folderLog struct {
 	w   *bufio.Writer
 	err error
 	buf []byte
+	ids []vaultapi.ID
 }
 
-// newFolderLog makes the log in dir, removing the logs earlier backups
-// left (the backup lock keeps them from running at the same time).
-func newFolderLog(dir, name string) (*folderLog, error) {
+// newFolderLog makes the log in dir. It removes the logs earlier backups
+// left (the backup lock keeps backups from running at the same time) and
+// the indexes of other settings that no backup used for folderIndexKept.
+func newFolderLog(dir, name string, now time.Time) (*folderLog, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if old, err := filepath.Glob(filepath.Join(dir, "*"+folderLogSuffix)); err == nil {
+	if old, err := os.ReadDir(dir); err == nil {
 		for _, o := range old {
-			_ = os.Remove(o)
+			p := filepath.Join(dir, o.Name())
+			if strings.HasSuffix(o.Name(), folderLogSuffix) {
+				_ = os.Remove(p)
+			} else if fi, err := o.Info(); err == nil && o.Name() != name && fi.ModTime().Before(now.Add(-folderIndexKept)) {
+				_ = os.Remove(p)
+			}
 		}
 	}
 	f, err := os.CreateTemp(dir, name+".*"+folderLogSuffix)
@@ -159,22 +172,39 @@ func newFolderLog(dir, name string) (*folderLog, error) {
 	return &folderLog{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 
+// folderIndexKept is how long the index of settings no backup uses stays.
+const folderIndexKept = 60 * 24 * time.Hour
+
 const folderLogSuffix = ".log"
 
-func (l *folderLog) add(k folderindex.Key, e folderindex.Entry) {
+// add logs a folder's entry; chunks calls its argument with each chunk
+// ID its files reference, in order.
+func (l *folderLog) add(k folderindex.Key, fp folderindex.FP, tree vaultapi.ID, chunks func(func(vaultapi.ID))) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	ids := l.ids[:0]
+	chunks(func(id vaultapi.ID) { ids = append(ids, id) })
+	l.ids = ids
 	b := append(l.buf[:0], k[:]...)
-	b = append(b, e.FP[:]...)
-	b = append(b, e.Tree[:]...)
-	b = binary.AppendUvarint(b, uint64(len(e.Chunks)))
-	for _, c := range e.Chunks {
+	b = append(b, fp[:]...)
+	b = append(b, tree[:]...)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, c := range ids {
 		b = append(b, c[:]...)
 	}
 	l.buf = b
 	if l.err == nil {
 		_, l.err = l.w.Write(b)
 	}
+}
+
+// addEntry logs e for k.
+func (l *folderLog) addEntry(k folderindex.Key, e folderindex.Entry) {
+	l.add(k, e.FP, e.Tree, func(add func(vaultapi.ID)) {
+		for _, c := range e.Chunks {
+			add(c)
+		}
+	})
 }
 
 // builder reads the log back into a builder, and removes it.
@@ -240,17 +270,13 @@ type folderRec struct {
 
 // record adds a folder whose tree is id and whose entries are nodes.
 func (ru *run) record(rec *folderRec, id vaultapi.ID, nodes []format.Node) {
-	n := 0
-	for i := range nodes {
-		n += len(nodes[i].Chunks)
-	}
-	chunks := make([]vaultapi.ID, 0, n)
-	for i := range nodes {
-		for _, c := range nodes[i].Chunks {
-			chunks = append(chunks, c.ID)
+	ru.folders.next.add(rec.key, rec.fp, id, func(add func(vaultapi.ID)) {
+		for i := range nodes {
+			for _, c := range nodes[i].Chunks {
+				add(c.ID)
+			}
 		}
-	}
-	ru.folders.next.add(rec.key, folderindex.Entry{FP: rec.fp, Tree: id, Chunks: chunks})
+	})
 }
 
 // fingerprint hashes a folder's listing: the names kept (not excluded)
@@ -267,7 +293,7 @@ func (ru *run) fingerprint(names []string, sts []lstat, excluded []bool) (fp fol
 		if err != nil || st.mode&os.ModeSocket != 0 || (!st.mode.IsDir() && st.nlink > 1) {
 			return fp, false
 		}
-		n := ru.node(name, st)
+		n := ru.statNode(nil, st) // the name is hashed as it is
 		b = binary.AppendUvarint(b, uint64(len(name)))
 		b = append(b, name...)
 		b = append(b, byte(n.Type))
@@ -418,7 +444,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 		}
 		ru.storeTree(f, nodes, refs)
 		if rec != nil && f.err == nil {
-			ru.folders.next.add(rec.key, folderindex.Entry{FP: rec.fp, Tree: f.treeID, Chunks: e.Chunks})
+			ru.folders.next.addEntry(rec.key, folderindex.Entry{FP: rec.fp, Tree: f.treeID, Chunks: e.Chunks})
 		}
 	}()
 	return f
@@ -432,7 +458,7 @@ func (ru *run) sameFolder(f *future, e folderindex.Entry, rec *folderRec, refs [
 	}
 	ru.reused()
 	ru.settleTree(f, e.Tree, refs)
-	ru.folders.next.add(rec.key, folderindex.Entry{FP: rec.fp, Tree: e.Tree, Chunks: e.Chunks})
+	ru.folders.next.addEntry(rec.key, folderindex.Entry{FP: rec.fp, Tree: e.Tree, Chunks: e.Chunks})
 }
 
 // folderFailed stops the backup: the index disagrees with the parent

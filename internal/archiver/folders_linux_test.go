@@ -211,6 +211,24 @@ func TestFolderIndexKeepsTrees(t *testing.T) {
 	step("index damaged", nil, func() {}, none, false)
 	step("index written again", nil, func() {}, all, false)
 
+	// A log an interrupted backup left goes, and so does the index of
+	// settings no backup used for 60 days; a younger one stays.
+	stale := filepath.Join(ixDir, "0123.interrupted.log")
+	oldIx := filepath.Join(ixDir, "00000000000000000000000000000000")
+	youngIx := filepath.Join(ixDir, "11111111111111111111111111111111")
+	for _, f := range []string{stale, oldIx, youngIx} {
+		must(os.WriteFile(f, []byte("x"), 0o600))
+	}
+	must(os.Chtimes(oldIx, time.Now(), time.Now().Add(-61*24*time.Hour)))
+	must(os.Chtimes(youngIx, time.Now(), time.Now().Add(-59*24*time.Hour)))
+	step("files left in the index folder", nil, func() {}, all, false)
+	for f, want := range map[string]bool{stale: false, oldIx: false, youngIx: true} {
+		if _, err := os.Stat(f); (err == nil) != want {
+			t.Fatalf("%s: stat %v; want it kept: %v", filepath.Base(f), err, want)
+		}
+	}
+	must(os.Remove(youngIx))
+
 	// An index written for another point than the parent is not used.
 	older := prev
 	step("one more", nil, func() {}, all, false)
