@@ -320,3 +320,70 @@ func TestFolderIndexDisagrees(t *testing.T) {
 		t.Fatalf("after the index was deleted: source tree %x, %x comparing every folder", a[:4], b[:4])
 	}
 }
+
+// TestBackupKeepsFolderATimes: listing a folder does not move its access
+// time (Coffer opens folders with O_NOATIME, as files), so that a daily
+// backup does not change every folder's entry in its parent, and the
+// next backup keeps every tree through the folder index.
+func TestBackupKeepsFolderATimes(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	reuseSource(t, src)
+	// An access time a day older than the mtime: relatime would move it.
+	old := time.Now().Add(-48 * time.Hour)
+	var dirs []string
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atimes := map[string]unix.Timespec{}
+	for _, d := range dirs {
+		var st unix.Stat_t
+		if err := unix.Lstat(d, &st); err != nil {
+			t.Fatal(err)
+		}
+		ts := []unix.Timespec{unix.NsecToTimespec(old.UnixNano()), st.Mtim}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, d, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			t.Fatal(err)
+		}
+		atimes[d] = ts[0]
+	}
+	_, r := open(t, t.TempDir(), nil)
+	o := archiver.Options{Paths: []string{src}, Rand: rand.Reader, FolderIndex: filepath.Join(t.TempDir(), "folders")}
+	first, err := archiver.Backup(ctx, r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		var st unix.Stat_t
+		if err := unix.Lstat(d, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Atim != atimes[d] {
+			t.Fatalf("%s: access time moved by the backup, %v to %v", d, atimes[d], st.Atim)
+		}
+	}
+	// The first backup read the symlink, which moved its access time
+	// (readlink has no O_NOATIME); later ones take its target from the
+	// parent point while its ctime and inode are the same.
+	o.Parent = &first.Point
+	second, err := archiver.Backup(ctx, r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, undo := archiver.CountFoldersSame()
+	defer undo()
+	o.Parent = &second.Point
+	if _, err := archiver.Backup(ctx, r, o); err != nil {
+		t.Fatal(err)
+	}
+	total, linked := countDirs(t, src)
+	if n := same(); n != uint64(total-linked) {
+		t.Fatalf("third backup: %d folders kept by the index, want %d", n, total-linked)
+	}
+}

@@ -29,10 +29,21 @@ func openRoot(path string) (dir, error) {
 	return &fdDir{desc: fd, name: path}, nil
 }
 
+// openDirAt opens a directory for listing. O_NOATIME, where the kernel
+// allows it (the owner, or CAP_FOWNER), keeps the listing from moving the
+// directory's access time: with relatime a listing moves it at least once
+// a day, so every directory's entry in its parent would change from one
+// daily backup to the next, and no tree would be kept.
 func openDirAt(at int, name string) (int, error) {
+	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	noatime := unix.O_NOATIME
 	for {
-		fd, err := unix.Openat(at, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
+		fd, err := unix.Openat(at, name, flags|noatime, 0)
+		switch {
+		case err == unix.EINTR:
+		case err == unix.EPERM && noatime != 0:
+			noatime = 0
+		default:
 			return fd, err
 		}
 	}

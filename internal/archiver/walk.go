@@ -163,6 +163,12 @@ func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.
 		}
 		return fut
 	case format.TypeSymlink:
+		if prev != nil && prev.Type == format.TypeSymlink && prev.CTime == st.ctime && prev.Inode == st.ino && len(prev.Target) > 0 {
+			// A symlink's target cannot change in place, and reading it
+			// would move its access time (once a day with relatime).
+			node.Target = prev.Target
+			break
+		}
 		t, err := d.readlink(name)
 		if err != nil {
 			ru.problem(path, readErr(err), true)
