@@ -114,6 +114,20 @@ func TestRegisterBackupRestoreThroughServer(t *testing.T) {
 	if !strings.Contains(out, `"bytes_read":0`) {
 		t.Errorf("a second backup of unchanged files read them again: %s", out)
 	}
+	// With the folder index the backup left, a changed folder's tree
+	// comes from the remote vault (or its cache) alone.
+	if ix, _ := filepath.Glob(filepath.Join(homeA, "cache", "folders", "*")); len(ix) != 1 {
+		t.Fatalf("folder index files: %v", ix)
+	}
+	writeTree(t, src, map[string]string{"d/b.txt": strings.Repeat("changed ", 100), "d/e/new.txt": "new"})
+	a.must(exitOK, "backup", "--quiet", src)
+	target2 := filepath.Join(tmp, "restored2")
+	a.must(exitOK, "restore", "latest", "--target", target2, "--quiet")
+	for name, want := range map[string]string{"a.txt": "hello", "d/b.txt": strings.Repeat("changed ", 100), "d/e/new.txt": "new"} {
+		if got, err := os.ReadFile(filepath.Join(target2, src, name)); err != nil || string(got) != want {
+			t.Fatalf("restored %s after a change: %q, %v", name, got, err)
+		}
+	}
 
 	_, errs := a.must(exitRefused, "points", "delete", pts[0].ID)
 	if !strings.Contains(errs, "operator action") {
