@@ -120,9 +120,17 @@ func TestRegisterBackupRestoreThroughServer(t *testing.T) {
 		t.Fatalf("folder index files: %v", ix)
 	}
 	writeTree(t, src, map[string]string{"d/b.txt": strings.Repeat("changed ", 100), "d/e/new.txt": "new"})
-	a.must(exitOK, "backup", "--quiet", src)
+	// The test server's clock is fixed, so "latest" cannot tell these
+	// points apart: the point by its ID.
+	out, _ = a.must(exitOK, "backup", "--json", src)
+	var sum struct {
+		Point string `json:"point"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]), &sum); err != nil || sum.Point == "" {
+		t.Fatalf("backup summary: %v %s", err, out)
+	}
 	target2 := filepath.Join(tmp, "restored2")
-	a.must(exitOK, "restore", "latest", "--target", target2, "--quiet")
+	a.must(exitOK, "restore", sum.Point, "--target", target2, "--quiet")
 	for name, want := range map[string]string{"a.txt": "hello", "d/b.txt": strings.Repeat("changed ", 100), "d/e/new.txt": "new"} {
 		if got, err := os.ReadFile(filepath.Join(target2, src, name)); err != nil || string(got) != want {
 			t.Fatalf("restored %s after a change: %q, %v", name, got, err)
