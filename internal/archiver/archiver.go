@@ -190,7 +190,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 				opts.Report(Problem{Path: ru.folders.file, Err: fmt.Errorf("folder index not kept: %w", err)})
 			}
 		}
-		ru.folders.next.discard()
+		ru.folders.next.Discard()
 	}
 	if walkErr != nil {
 		ru.packer.abort()

@@ -131,14 +131,7 @@ func (ru *run) dirTree(k kids, node *format.Node, prevID vaultapi.ID, refs []vau
 		defer close(f.done)
 		skipped := false
 		for _, p := range k.pending {
-			select {
-			case <-p.fut.done:
-			case <-ru.ctx.Done():
-				f.err = ru.ctx.Err()
-				return
-			}
-			if p.fut.err != nil {
-				f.err = p.fut.err
+			if f.err = ru.await(p.fut); f.err != nil {
 				return
 			}
 			if p.fut.skip {
@@ -217,4 +210,15 @@ func (ru *run) settleTree(f *future, id vaultapi.ID, refs []vaultapi.ID) {
 	ru.addRefs(append(refs, id)...)
 	f.treeID = id
 	f.node.Subtree = id
+}
+
+// await waits for fut and returns its fatal error, or the run's if the run
+// ends first.
+func (ru *run) await(fut *future) error {
+	select {
+	case <-fut.done:
+		return fut.err
+	case <-ru.ctx.Done():
+		return ru.ctx.Err()
+	}
 }

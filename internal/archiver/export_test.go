@@ -38,7 +38,7 @@ func SwapFolderTree(r *repo.Repo, opts Options, paths []string, path, other stri
 		return errors.New("no folder index for these options")
 	}
 	f := ru.folders
-	f.next.discard()
+	f.next.Discard()
 	o, ok := f.prev.Get(f.key(other))
 	if !ok {
 		return fmt.Errorf("%s is not in the folder index", other)

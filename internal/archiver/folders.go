@@ -1,7 +1,6 @@
 package archiver
 
 import (
-	"bufio"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +48,7 @@ const (
 // folders is a run's use of the folder index.
 type folders struct {
 	prev  *folderindex.Index // the parent point's; nil if none fits
-	next  *folderLog         // this backup's entries, until save
+	next  *folderindex.Log   // this backup's entries, until save
 	file  string
 	scope vaultapi.ID
 	hash  func([]byte) vaultapi.ID
@@ -91,7 +89,10 @@ func (ru *run) openFolders() {
 	if o.Clock != nil {
 		now = o.Clock()
 	}
-	next, err := newFolderLog(o.FolderIndex, filepath.Base(f.file), now)
+	// The backup lock keeps backups from running at the same time: any
+	// log in the folder is an interrupted backup's.
+	folderindex.Tidy(o.FolderIndex, filepath.Base(f.file), now.Add(-folderIndexKept))
+	next, err := folderindex.CreateLog(o.FolderIndex, filepath.Base(f.file))
 	if err != nil {
 		o.Report(Problem{Path: o.FolderIndex, Err: fmt.Errorf("folder index not kept: %w", err)})
 		return
@@ -128,139 +129,15 @@ func (f *folders) save(p vaultapi.Point) error {
 		}
 		return nil
 	}
-	b, err := f.next.builder()
+	b, err := f.next.Builder()
 	if err != nil {
 		return err
 	}
 	return folderindex.Save(f.file, b.Encode(f.point(p.ID), f.scope, f.mac))
 }
 
-// folderLog holds a backup's entries in a file beside the index until the
-// backup ends, not in memory: on the linux tree they are 2.9 MB, which the
-// collector's pacing would have raised the peak of a first backup by more
-// than that.
-type folderLog struct {
-	mu  sync.Mutex
-	f   *os.File
-	w   *bufio.Writer
-	err error
-	buf []byte
-	ids []vaultapi.ID
-}
-
-// newFolderLog makes the log in dir. It removes the logs earlier backups
-// left (the backup lock keeps backups from running at the same time) and
-// the indexes of other settings that no backup used for folderIndexKept.
-func newFolderLog(dir, name string, now time.Time) (*folderLog, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if old, err := os.ReadDir(dir); err == nil {
-		for _, o := range old {
-			p := filepath.Join(dir, o.Name())
-			if strings.HasSuffix(o.Name(), folderLogSuffix) {
-				_ = os.Remove(p)
-			} else if fi, err := o.Info(); err == nil && o.Name() != name && fi.ModTime().Before(now.Add(-folderIndexKept)) {
-				_ = os.Remove(p)
-			}
-		}
-	}
-	f, err := os.CreateTemp(dir, name+".*"+folderLogSuffix)
-	if err != nil {
-		return nil, err
-	}
-	return &folderLog{f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
-}
-
 // folderIndexKept is how long the index of settings no backup uses stays.
 const folderIndexKept = 60 * 24 * time.Hour
-
-const folderLogSuffix = ".log"
-
-// add logs a folder's entry; chunks calls its argument with each chunk
-// ID its files reference, in order.
-func (l *folderLog) add(k folderindex.Key, fp folderindex.FP, tree vaultapi.ID, chunks func(func(vaultapi.ID))) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ids := l.ids[:0]
-	chunks(func(id vaultapi.ID) { ids = append(ids, id) })
-	l.ids = ids
-	b := append(l.buf[:0], k[:]...)
-	b = append(b, fp[:]...)
-	b = append(b, tree[:]...)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
-	for _, c := range ids {
-		b = append(b, c[:]...)
-	}
-	l.buf = b
-	if l.err == nil {
-		_, l.err = l.w.Write(b)
-	}
-}
-
-// addEntry logs e for k.
-func (l *folderLog) addEntry(k folderindex.Key, e folderindex.Entry) {
-	l.add(k, e.FP, e.Tree, func(add func(vaultapi.ID)) {
-		for _, c := range e.Chunks {
-			add(c)
-		}
-	})
-}
-
-// builder reads the log back into a builder, and removes it.
-func (l *folderLog) builder() (*folderindex.Builder, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	defer func() {
-		l.f.Close()
-		os.Remove(l.f.Name())
-		l.f = nil
-	}()
-	if l.err == nil {
-		l.err = l.w.Flush()
-	}
-	if l.err != nil {
-		return nil, l.err
-	}
-	b, err := os.ReadFile(l.f.Name())
-	if err != nil {
-		return nil, err
-	}
-	ib := folderindex.NewBuilder()
-	const fixed = 16 + 16 + 32
-	for len(b) > 0 {
-		if len(b) < fixed+1 {
-			return nil, errors.New("folder index log cut short")
-		}
-		var k folderindex.Key
-		var e folderindex.Entry
-		copy(k[:], b)
-		copy(e.FP[:], b[16:])
-		copy(e.Tree[:], b[32:])
-		n, m := binary.Uvarint(b[fixed:])
-		b = b[fixed+max(m, 0):]
-		if m <= 0 || n > uint64(len(b)/32) {
-			return nil, errors.New("folder index log damaged")
-		}
-		e.Chunks = make([]vaultapi.ID, n)
-		for i := range e.Chunks {
-			copy(e.Chunks[i][:], b[32*i:])
-		}
-		b = b[32*n:]
-		ib.Add(k, e)
-	}
-	return ib, nil
-}
-
-// discard removes the log of a backup that ended without saving.
-func (l *folderLog) discard() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f != nil {
-		l.f.Close()
-		os.Remove(l.f.Name())
-	}
-}
 
 // folderRec is what dirTree records of a folder once its tree is known.
 type folderRec struct {
@@ -270,7 +147,7 @@ type folderRec struct {
 
 // record adds a folder whose tree is id and whose entries are nodes.
 func (ru *run) record(rec *folderRec, id vaultapi.ID, nodes []format.Node) {
-	ru.folders.next.add(rec.key, rec.fp, id, func(add func(vaultapi.ID)) {
+	ru.folders.next.Add(rec.key, rec.fp, id, func(add func(vaultapi.ID)) {
 		for i := range nodes {
 			for _, c := range nodes[i].Chunks {
 				add(c.ID)
@@ -343,10 +220,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 		st := sts[i].st
 		switch {
 		case st.mode.IsDir():
-			crel := name
-			if rel != "" {
-				crel = rel + "/" + name
-			}
+			crel := childRel(rel, name)
 			cpath := path + "/" + name
 			var cprev *format.Node
 			if ce, ok := ru.folders.prev.Get(ru.folders.key(cpath)); ok {
@@ -391,14 +265,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 		defer close(f.done)
 		same := true
 		for _, sub := range subs {
-			select {
-			case <-sub.fut.done:
-			case <-ru.ctx.Done():
-				f.err = ru.ctx.Err()
-				return
-			}
-			if sub.fut.err != nil {
-				f.err = sub.fut.err
+			if f.err = ru.await(sub.fut); f.err != nil {
 				return
 			}
 			if sub.fut.skip || sub.fut.node.Subtree != sub.want || sub.want.IsZero() {
@@ -426,7 +293,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 			isSub[sub.at] = true
 		}
 		for j := range nodes {
-			if n := ru.node(names[kept[j]], sts[kept[j]].st); !isSub[j] && !sameStat(&nodes[j], &n) {
+			if n := ru.node(names[kept[j]], sts[kept[j]].st); !isSub[j] && !sameStat(&nodes[j], n) {
 				f.err = ru.folderFailed(path, fmt.Errorf("entry %q is not the previous point's", n.Name)).err
 				return
 			}
@@ -451,7 +318,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 		}
 		ru.storeTree(f, nodes, refs)
 		if rec != nil && f.err == nil {
-			ru.folders.next.addEntry(rec.key, folderindex.Entry{FP: rec.fp, Tree: f.treeID, Chunks: e.Chunks})
+			ru.folders.next.AddEntry(rec.key, folderindex.Entry{FP: rec.fp, Tree: f.treeID, Chunks: e.Chunks})
 		}
 	}()
 	return f
@@ -465,7 +332,7 @@ func (ru *run) sameFolder(f *future, e folderindex.Entry, rec *folderRec, refs [
 	}
 	ru.reused()
 	ru.settleTree(f, e.Tree, refs)
-	ru.folders.next.addEntry(rec.key, folderindex.Entry{FP: rec.fp, Tree: e.Tree, Chunks: e.Chunks})
+	ru.folders.next.AddEntry(rec.key, folderindex.Entry{FP: rec.fp, Tree: e.Tree, Chunks: e.Chunks})
 }
 
 // folderFailed stops the backup: the index disagrees with the parent
@@ -481,10 +348,9 @@ func (ru *run) folderFailed(path string, err error) *future {
 	return f
 }
 
-// sameStat reports whether a and b agree on every field that lstat gives.
-func sameStat(a, b *format.Node) bool {
-	return string(a.Name) == string(b.Name) && a.Type == b.Type && a.Mode == b.Mode &&
-		a.UID == b.UID && a.GID == b.GID && a.User == b.User && a.Group == b.Group &&
-		a.MTime == b.MTime && a.ATime == b.ATime && a.CTime == b.CTime && a.Size == b.Size &&
-		a.Inode == b.Inode && a.Dev == b.Dev && a.Links == b.Links && a.Rdev == b.Rdev
+// sameStat reports whether old, a node of the previous tree, is n (from
+// an lstat) with its content: it agrees on every field lstat gives.
+func sameStat(old *format.Node, n format.Node) bool {
+	n.Target, n.Subtree, n.Chunks, n.Xattrs, n.LinkGroup, n.Extents = old.Target, old.Subtree, old.Chunks, old.Xattrs, old.LinkGroup, old.Extents
+	return n.Equal(old)
 }

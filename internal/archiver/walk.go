@@ -68,8 +68,15 @@ func (ru *run) statNode(name []byte, st fileStat) format.Node {
 // unchanged reports whether a file may reuse its previous chunks unread.
 func unchanged(prev *format.Node, st fileStat) bool {
 	return prev != nil && prev.Type == format.TypeFile && prev.Size == uint64(st.size) &&
-		prev.MTime == st.mtime && prev.CTime == st.ctime && prev.Inode == st.ino &&
+		prev.MTime == st.mtime && sameInode(prev, st) &&
 		(len(prev.Chunks) > 0 || prev.Size == 0)
+}
+
+// sameInode reports whether the entry is prev's inode, untouched since:
+// its attributes, a symlink's target, are unchanged (setting them changes
+// the ctime).
+func sameInode(prev *format.Node, st fileStat) bool {
+	return prev.CTime == st.ctime && prev.Inode == st.ino
 }
 
 // unchangedFile returns the node of a regular file with a single link
@@ -98,7 +105,7 @@ func (ru *run) entry(d dir, path, rel, name string, st fileStat, prev *format.No
 	laterX := false // read the attributes later, through the open descriptor
 	switch {
 	case node.Type == format.TypeSocket:
-	case prev != nil && prev.Type == node.Type && prev.CTime == st.ctime && prev.Inode == st.ino:
+	case prev != nil && prev.Type == node.Type && sameInode(prev, st):
 		// Setting or removing an attribute changes the ctime: none changed.
 		node.Xattrs = prev.Xattrs
 	case node.Type == format.TypeFile || node.Type == format.TypeDir:
@@ -163,7 +170,7 @@ func (ru *run) entryContent(d dir, path, name string, st fileStat, prev *format.
 		}
 		return fut
 	case format.TypeSymlink:
-		if prev != nil && prev.Type == format.TypeSymlink && prev.CTime == st.ctime && prev.Inode == st.ino && len(prev.Target) > 0 {
+		if prev != nil && prev.Type == format.TypeSymlink && sameInode(prev, st) && len(prev.Target) > 0 {
 			// A symlink's target cannot change in place, and reading it
 			// would move its access time (once a day with relatime).
 			node.Target = prev.Target
@@ -296,11 +303,7 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 			if sts[i].err != nil {
 				continue
 			}
-			crel := name
-			if rel != "" {
-				crel = rel + "/" + name
-			}
-			excluded[i] = ru.opts.Exclude.Match(crel, sts[i].st.mode.IsDir())
+			excluded[i] = ru.opts.Exclude.Match(childRel(rel, name), sts[i].st.mode.IsDir())
 		}
 	}
 	var rec *folderRec // what the folder index records of this folder
@@ -343,10 +346,7 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 		}
 		crel := ""
 		if cst.mode.IsDir() {
-			crel = name
-			if rel != "" {
-				crel = rel + "/" + name
-			}
+			crel = childRel(rel, name)
 		}
 		pn := before.find(name)
 		if n, ok := ru.unchangedFile(cst, pn); ok {
@@ -368,6 +368,15 @@ func (ru *run) list(d dir, path, rel string, node format.Node, prev *format.Node
 	ru.files.Add(files)
 	ru.bytes.Add(size)
 	return ru.dirTree(k, &node, prevID, refs, rec)
+}
+
+// childRel is the path of name, an entry of the folder at rel, relative
+// to the source path.
+func childRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
 }
 
 // lstat is an entry's lstat, or why it failed.

@@ -67,34 +67,44 @@ func Decode(b []byte, mac MAC) (*Index, error) {
 	ix.recs = make([]record, count)
 	ix.chunks = make([]vaultapi.ID, 0, maxChunks)
 	for i := range ix.recs {
-		if len(p) < minEntry {
-			return nil, refuse("entry %d truncated", i)
-		}
 		r := &ix.recs[i]
-		r.key = Key(p)
-		r.fp = FP(p[len(Key{}):])
-		r.tree = vaultapi.ID(p[len(Key{})+len(FP{}):])
+		var chunks []byte
+		var err error
+		r.key, r.fp, r.tree, chunks, p, err = cutEntry(p)
+		if err != nil {
+			return nil, refuse("entry %d %v", i, err)
+		}
 		if i > 0 && bytes.Compare(ix.recs[i-1].key[:], r.key[:]) >= 0 {
 			return nil, refuse("entry %d: key %x does not follow key %x", i, r.key, ix.recs[i-1].key)
 		}
-		n, k, err := uvarint(p[entryFixed:])
-		if err != nil {
-			return nil, refuse("entry %d chunk count: %v", i, err)
-		}
-		p = p[entryFixed+k:]
-		if n > uint64(len(p)/idSize) {
-			return nil, refuse("entry %d: %d chunk IDs claimed, %d bytes hold at most %d", i, n, len(p), len(p)/idSize)
-		}
-		r.off, r.n = len(ix.chunks), int(n)
-		for range r.n {
-			ix.chunks = append(ix.chunks, vaultapi.ID(p))
-			p = p[idSize:]
+		r.off, r.n = len(ix.chunks), len(chunks)/idSize
+		for ; len(chunks) > 0; chunks = chunks[idSize:] {
+			ix.chunks = append(ix.chunks, vaultapi.ID(chunks))
 		}
 	}
 	if len(p) != 0 {
 		return nil, refuse("%d bytes between the last entry and the MAC", len(p))
 	}
 	return ix, nil
+}
+
+// cutEntry reads the entry at the start of p, as appendEntry writes it;
+// chunks is its chunk IDs back to back, rest what follows it.
+func cutEntry(p []byte) (k Key, fp FP, tree vaultapi.ID, chunks, rest []byte, err error) {
+	if len(p) < minEntry {
+		return k, fp, tree, nil, nil, errors.New("truncated")
+	}
+	k, fp, tree = Key(p), FP(p[len(Key{}):]), vaultapi.ID(p[len(Key{})+len(FP{}):])
+	n, m, err := uvarint(p[entryFixed:])
+	if err != nil {
+		return k, fp, tree, nil, nil, fmt.Errorf("chunk count: %v", err)
+	}
+	p = p[entryFixed+m:]
+	if n > uint64(len(p)/idSize) {
+		return k, fp, tree, nil, nil, fmt.Errorf("chunk count: %d chunk IDs claimed, %d bytes hold at most %d", n, len(p), len(p)/idSize)
+	}
+	size := int(n) * idSize
+	return k, fp, tree, p[:size], p[size:], nil
 }
 
 func refuse(format string, args ...any) error {

@@ -93,16 +93,22 @@ func (b *Builder) Encode(point, scope vaultapi.ID, mac MAC) []byte {
 	out = binary.AppendUvarint(out, uint64(len(keys)))
 	for _, k := range keys {
 		e := b.m[k]
-		out = append(out, k[:]...)
-		out = append(out, e.FP[:]...)
-		out = append(out, e.Tree[:]...)
-		out = binary.AppendUvarint(out, uint64(len(e.Chunks)))
-		for _, c := range e.Chunks {
-			out = append(out, c[:]...)
-		}
+		out = appendEntry(out, k, e.FP, e.Tree, e.Chunks)
 	}
 	sum := mac(out)
 	return append(out, sum[:]...)
+}
+
+// appendEntry appends one entry as the file holds it (and a Log too).
+func appendEntry(out []byte, k Key, fp FP, tree vaultapi.ID, chunks []vaultapi.ID) []byte {
+	out = append(out, k[:]...)
+	out = append(out, fp[:]...)
+	out = append(out, tree[:]...)
+	out = binary.AppendUvarint(out, uint64(len(chunks)))
+	for _, c := range chunks {
+		out = append(out, c[:]...)
+	}
+	return out
 }
 
 // uvarintLen returns the length of v's minimal uvarint encoding.
