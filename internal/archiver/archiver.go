@@ -107,8 +107,6 @@ type run struct {
 	folders *folders // nil: no folder index
 
 	files, dirs, bytes, bytesRead, errs, warns atomic.Uint64
-
-	bufs sync.Pool
 }
 
 // prefetchTrees bounds how many trees of the parent point are loaded
@@ -152,7 +150,6 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		hint = int(min(opts.Parent.Stats.Blobs+opts.Parent.Stats.Blobs/8, 1<<26))
 	}
 	ru.ids = make(map[vaultapi.ID]uint8, hint)
-	ru.bufs.New = func() any { b := make([]byte, 0, chunker.BufSize); return &b }
 	uploaders := 2 // overlap network latency
 	if info, err := r.Vault.Info(ctx); err == nil && info.Embedded {
 		uploaders = 1 // a local disk keeps up; fewer packs in memory

@@ -6,7 +6,6 @@ import (
 	"io"
 	"sync"
 
-	"github.com/coffer-backup/coffer/internal/chunker"
 	"github.com/coffer-backup/coffer/internal/format"
 )
 
@@ -50,12 +49,12 @@ func segmentJobs(f sourceFile, path string, st fileStat, fut *future, s *stream)
 // segment chunks one segment; the worker that finishes the last one
 // checks the file did not change, fills in the node and reports whether
 // the file is complete (then the caller closes it and its future).
-func (ru *run) segment(ch *chunker.Chunker, job *fileJob) bool {
+func (ru *run) segment(c *chunking, job *fileJob) bool {
 	var chunks []format.Chunk
 	var n int64
 	var err error
 	if ru.ctx.Err() == nil {
-		chunks, n, err = ru.chunkFile(ch, io.NewSectionReader(job.f, job.off, job.n), job.stream)
+		chunks, n, err = ru.chunkFile(c, io.NewSectionReader(job.f, job.off, job.n), job.stream)
 	} else {
 		err = fatalError{ru.ctx.Err()}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/coffer-backup/coffer/internal/chunker"
 	"github.com/coffer-backup/coffer/internal/format"
+	"github.com/coffer-backup/coffer/internal/offheap"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
@@ -30,18 +31,40 @@ type fatalError struct{ err error }
 func (e fatalError) Error() string { return e.err.Error() }
 func (e fatalError) Unwrap() error { return e.err }
 
+// chunking is a worker's chunker and the buffer it reads into: outside
+// the Go heap where the system allows (package offheap), so its 5 MiB,
+// which only files of over a megabyte fill, neither count towards the
+// collector's goal nor stay resident after such a file.
+type chunking struct {
+	ch  *chunker.Chunker
+	buf *offheap.Buffer
+}
+
+// residentChunkBuf is how much of a chunker buffer stays resident between
+// files: the files of a source tree fit, and a larger file gives the rest
+// back when it is done.
+const residentChunkBuf = 1 << 20
+
+// read notes that n bytes of one file (or segment) went through the
+// buffer.
+func (c *chunking) read(n int64) {
+	if n > residentChunkBuf {
+		c.buf.Release(residentChunkBuf)
+	}
+}
+
 func (ru *run) worker() {
-	// The chunker and its 5 MiB buffer come with the first job: a backup
-	// with nothing changed sends none.
-	var ch *chunker.Chunker
+	// The chunker and its buffer come with the first job: a backup with
+	// nothing changed sends none.
+	var c *chunking
 	for job := range ru.jobs {
-		if ch == nil {
-			bufp := ru.bufs.Get().(*[]byte)
-			defer ru.bufs.Put(bufp)
-			ch = chunker.New(nil, ru.table, *bufp)
+		if c == nil {
+			buf := offheap.New(chunker.BufSize, !offheap.Huge)
+			defer buf.Free()
+			c = &chunking{ch: chunker.New(nil, ru.table, buf.Bytes()), buf: buf}
 		}
 		if job.seg != nil {
-			if ru.segment(ch, job) {
+			if ru.segment(c, job) {
 				job.f.Close()
 				close(job.fut.done)
 			}
@@ -54,7 +77,7 @@ func (ru *run) worker() {
 			}
 			job.fut.node.Xattrs = xs
 		}
-		ru.file(ch, job)
+		ru.file(c, job)
 		job.f.Close()
 		close(job.fut.done)
 	}
@@ -62,13 +85,13 @@ func (ru *run) worker() {
 
 // file reads, chunks and stores one file, re-reading it once if it changed
 // while being read.
-func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
+func (ru *run) file(c *chunking, job *fileJob) {
 	if err := ru.ctx.Err(); err != nil {
 		job.fut.err = err
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		chunks, n, err := ru.chunkFile(ch, job.source(), job.stream)
+		chunks, n, err := ru.chunkFile(c, job.source(), job.stream)
 		var fe fatalError
 		if errors.As(err, &fe) {
 			job.fut.err = fe.err
@@ -117,12 +140,12 @@ func (ru *run) file(ch *chunker.Chunker, job *fileJob) {
 	}
 }
 
-func (ru *run) chunkFile(ch *chunker.Chunker, f io.Reader, s *stream) ([]format.Chunk, int64, error) {
-	ch.Reset(f)
+func (ru *run) chunkFile(cg *chunking, f io.Reader, s *stream) (_ []format.Chunk, n int64, _ error) {
+	cg.ch.Reset(f)
+	defer func() { cg.read(n) }()
 	var chunks []format.Chunk
-	var n int64
 	for {
-		c, err := ch.Next()
+		c, err := cg.ch.Next()
 		if err == io.EOF {
 			return chunks, n, nil
 		}

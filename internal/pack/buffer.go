@@ -1,15 +1,19 @@
 package pack
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/coffer-backup/coffer/internal/offheap"
+)
 
 // Buffer is memory for assembling one pack at a time: TargetSize bytes
 // that, where the system allows (Linux), come straight from the operating
-// system and go back to it between packs. A backup holds one pack being
-// filled and one or two being uploaded; the buffers of packs that are
-// neither cost no resident memory, which a buffer of the Go heap would.
+// system (package offheap) and go back to it between packs. A backup holds
+// one pack being filled and one or two being uploaded; the buffers of
+// packs that are neither cost no resident memory, which a buffer of the Go
+// heap would.
 type Buffer struct {
-	mem    []byte // len TargetSize
-	mapped bool   // from mapAnon, not the Go heap
+	mem *offheap.Buffer // TargetSize bytes
 }
 
 // freeBufs keeps released buffers for reuse: mapped memory is never
@@ -28,10 +32,7 @@ func GetBuffer() *Buffer {
 		freeBufs.bufs = freeBufs.bufs[:n-1]
 		return b
 	}
-	if mem, ok := mapAnon(TargetSize); ok {
-		return &Buffer{mem: mem, mapped: true}
-	}
-	return &Buffer{mem: make([]byte, TargetSize)}
+	return &Buffer{mem: offheap.New(TargetSize, offheap.Huge)}
 }
 
 // PutBuffer gives back a buffer whose pack is stored (or dropped): its
@@ -40,13 +41,11 @@ func PutBuffer(b *Buffer) {
 	if b == nil {
 		return
 	}
-	if b.mapped {
-		release(b.mem)
-	}
+	b.mem.Release(0)
 	freeBufs.mu.Lock()
 	freeBufs.bufs = append(freeBufs.bufs, b)
 	freeBufs.mu.Unlock()
 }
 
 // Bytes returns the buffer's memory, empty, with capacity TargetSize.
-func (b *Buffer) Bytes() []byte { return b.mem[:0] }
+func (b *Buffer) Bytes() []byte { return b.mem.Bytes()[:0] }
