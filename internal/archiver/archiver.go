@@ -44,7 +44,7 @@ type Options struct {
 	// compared with the parent point's tree.
 	FolderIndex string
 	Compression format.Level
-	Workers     int              // file workers (read, chunk, compress); default 2
+	Workers     int              // file workers (read, chunk, compress); default DefaultWorkers()
 	Clock       func() time.Time // default time.Now
 	Rand        io.Reader        // nonce prefixes; required
 	// Report is told of every entry skipped or suspicious; it may be
@@ -109,6 +109,13 @@ type run struct {
 	files, dirs, bytes, bytesRead, errs, warns atomic.Uint64
 }
 
+// DefaultWorkers is how many file workers a backup runs unless told: one
+// per core the Go runtime may use (GOMAXPROCS), since each worker
+// compresses what it reads and compression is most of a backup's work, but
+// at least two, so that one reads while the other compresses. (More
+// workers than cores made a first backup 7 % slower on two cores.)
+func DefaultWorkers() int { return max(2, runtime.GOMAXPROCS(0)) }
+
 // prefetchTrees bounds how many trees of the parent point are loaded
 // ahead of the walk.
 const prefetchTrees = 1 << 16
@@ -125,7 +132,7 @@ func Backup(ctx context.Context, r *repo.Repo, opts Options) (Result, error) {
 		return Result{}, errors.New("backup: no paths given")
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 2 // each reads, chunks, hashes and compresses files
+		opts.Workers = DefaultWorkers()
 	}
 	if opts.Report == nil {
 		opts.Report = func(Problem) {}
