@@ -14,7 +14,7 @@ import (
 )
 
 // sealGroup seals members as one group and returns it with their IDs.
-func sealGroup(t *testing.T, r *repo.Repo, s *format.Sealer, members ...[]byte) ([]byte, []vaultapi.ID) {
+func sealGroup(t testing.TB, r *repo.Repo, s *format.Sealer, members ...[]byte) ([]byte, []vaultapi.ID) {
 	t.Helper()
 	var plain []byte
 	var lens []int
