@@ -117,11 +117,7 @@ func (ru *run) dirTree(k kids, node *format.Node, prevID vaultapi.ID, refs []vau
 		f = newFuture(format.Node{})
 	}
 	if len(k.pending) == 0 && k.same {
-		ru.reused()
-		ru.settleTree(f, prevID, refs)
-		if rec != nil {
-			ru.record(rec, prevID, k.prev.Nodes)
-		}
+		ru.keepPrevTree(f, k, prevID, refs, rec)
 		close(f.done)
 		return f
 	}
@@ -147,11 +143,7 @@ func (ru *run) dirTree(k kids, node *format.Node, prevID vaultapi.ID, refs []vau
 			k.nodes[p.at] = p.fut.node
 		}
 		if k.same {
-			ru.reused()
-			ru.settleTree(f, prevID, refs)
-			if rec != nil {
-				ru.record(rec, prevID, k.prev.Nodes)
-			}
+			ru.keepPrevTree(f, k, prevID, refs, rec)
 			return
 		}
 		nodes := k.nodes
@@ -210,6 +202,16 @@ func (ru *run) settleTree(f *future, id vaultapi.ID, refs []vaultapi.ID) {
 	ru.addRefs(append(refs, id)...)
 	f.treeID = id
 	f.node.Subtree = id
+}
+
+// keepPrevTree settles f as k.prev, the parent point's tree prevID, and
+// records it in the folder index when rec is set.
+func (ru *run) keepPrevTree(f *future, k kids, prevID vaultapi.ID, refs []vaultapi.ID, rec *folderRec) {
+	ru.reused()
+	ru.settleTree(f, prevID, refs)
+	if rec != nil {
+		ru.record(rec, prevID, k.prev.Nodes)
+	}
 }
 
 // await waits for fut and returns its fatal error, or the run's if the run

@@ -230,7 +230,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 				if old == nil {
 					t, err := ru.r.TakeTree(ru.ctx, e.Tree)
 					if err != nil {
-						return ru.folderFailed(path, fmt.Errorf("tree %s of the previous point: %w", e.Tree.Short(), err))
+						return failed(ru.folderFailed(path, fmt.Errorf("tree %s of the previous point: %w", e.Tree.Short(), err)))
 					}
 					old = t
 				}
@@ -279,12 +279,12 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 		// A subfolder changed: the previous tree with its new nodes.
 		t, err := ru.r.TakeTree(ru.ctx, e.Tree)
 		if err != nil {
-			f.err = ru.folderFailed(path, fmt.Errorf("tree %s of the previous point: %w", e.Tree.Short(), err)).err
+			f.err = ru.folderFailed(path, fmt.Errorf("tree %s of the previous point: %w", e.Tree.Short(), err))
 			return
 		}
 		nodes := slices.Clone(t.Nodes)
 		if len(nodes) != at {
-			f.err = ru.folderFailed(path, fmt.Errorf("%d entries listed, %d in the previous point's tree", at, len(nodes))).err
+			f.err = ru.folderFailed(path, fmt.Errorf("%d entries listed, %d in the previous point's tree", at, len(nodes)))
 			return
 		}
 		// The entries other than subfolders must be what was listed.
@@ -294,7 +294,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 		}
 		for j := range nodes {
 			if n := ru.node(names[kept[j]], sts[kept[j]].st); !isSub[j] && !sameStat(&nodes[j], n) {
-				f.err = ru.folderFailed(path, fmt.Errorf("entry %q is not the previous point's", n.Name)).err
+				f.err = ru.folderFailed(path, fmt.Errorf("entry %q is not the previous point's", n.Name))
 				return
 			}
 		}
@@ -302,7 +302,7 @@ func (ru *run) listSame(d dir, path, rel string, node format.Node, names []strin
 		for _, sub := range subs {
 			pn := &nodes[sub.at]
 			if string(pn.Name) != sub.name || pn.Type != format.TypeDir {
-				f.err = ru.folderFailed(path, fmt.Errorf("entry %q is not where the previous point's tree has it", sub.name)).err
+				f.err = ru.folderFailed(path, fmt.Errorf("entry %q is not where the previous point's tree has it", sub.name))
 				return
 			}
 			if sub.fut.skip {
@@ -335,17 +335,14 @@ func (ru *run) sameFolder(f *future, e folderindex.Entry, rec *folderRec, refs [
 	ru.folders.next.AddEntry(rec.key, folderindex.Entry{FP: rec.fp, Tree: e.Tree, Chunks: e.Chunks})
 }
 
-// folderFailed stops the backup: the index disagrees with the parent
-// point, which only a bug can cause. The index is deleted at the end, so
-// the next backup compares every folder.
-func (ru *run) folderFailed(path string, err error) *future {
+// folderFailed stops the backup and returns why: the index disagrees with
+// the parent point, which only a bug can cause. The index is deleted at
+// the end, so the next backup compares every folder.
+func (ru *run) folderFailed(path string, err error) error {
 	ru.folders.bad.Store(true)
 	err = fmt.Errorf("%s: the folder index disagrees with the previous recovery point (%v); it is deleted, run the backup again", path, err)
 	ru.fail(err)
-	f := newFuture(format.Node{})
-	f.err = err
-	close(f.done)
-	return f
+	return err
 }
 
 // sameStat reports whether old, a node of the previous tree, is n (from

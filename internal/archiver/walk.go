@@ -30,6 +30,13 @@ func resolved(n format.Node) *future {
 	return f
 }
 
+// failed returns a future settled with err, a fatal error.
+func failed(err error) *future {
+	f := &future{done: make(chan struct{}), err: err}
+	close(f.done)
+	return f
+}
+
 func (f *future) wait() (vaultapi.ID, error) {
 	<-f.done
 	return f.treeID, f.err

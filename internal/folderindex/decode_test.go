@@ -108,10 +108,7 @@ func TestRefuseNotCanonical(t *testing.T) {
 			name:  "non-minimal chunk count",
 			count: 1,
 			bad: func(r *rawBody) {
-				k := key(1)
-				r.Write(k[:])
-				r.Write(e.FP[:])
-				r.Write(e.Tree[:])
+				r.head(key(1), e)
 				r.Write([]byte{0x81, 0x00}) // 1, in two bytes
 				r.Write(e.Chunks[0][:])
 			},
@@ -122,10 +119,7 @@ func TestRefuseNotCanonical(t *testing.T) {
 			name:  "chunk count too large",
 			count: 1,
 			bad: func(r *rawBody) {
-				k := key(1)
-				r.Write(k[:])
-				r.Write(e.FP[:])
-				r.Write(e.Tree[:])
+				r.head(key(1), e)
 				r.uvarint(2)
 				r.Write(e.Chunks[0][:])
 			},

@@ -35,12 +35,8 @@ func TestSaveLoad(t *testing.T) {
 			t.Errorf("mode = %v, want 0600", st.Mode().Perm())
 		}
 	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ents) != 1 {
-		t.Errorf("folder holds %d entries, want only the index (no temporary file left)", len(ents))
+	if n := dirLen(t, dir); n != 1 {
+		t.Errorf("folder holds %d entries, want only the index (no temporary file left)", n)
 	}
 }
 
@@ -78,12 +74,8 @@ func TestSaveFailureLeavesNothing(t *testing.T) {
 	if err := Save(path, encode(nil)); err == nil {
 		t.Fatal("Save over a non-empty folder succeeded")
 	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ents) != 1 {
-		t.Errorf("folder holds %d entries after a failed Save, want 1 (no temporary file left)", len(ents))
+	if n := dirLen(t, dir); n != 1 {
+		t.Errorf("folder holds %d entries after a failed Save, want 1 (no temporary file left)", n)
 	}
 }
 
@@ -114,4 +106,14 @@ func TestLoadDamaged(t *testing.T) {
 	if _, err := Load(path, testMAC); !errors.Is(err, ErrIndex) {
 		t.Errorf("Load of a damaged file: %v, want ErrIndex", err)
 	}
+}
+
+// dirLen returns how many entries dir holds.
+func dirLen(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

@@ -106,13 +106,19 @@ func newRaw(count uint64) *rawBody {
 func (r *rawBody) uvarint(v uint64) { r.Write(binary.AppendUvarint(nil, v)) }
 
 func (r *rawBody) entry(k Key, e Entry) {
-	r.Write(k[:])
-	r.Write(e.FP[:])
-	r.Write(e.Tree[:])
+	r.head(k, e)
 	r.uvarint(uint64(len(e.Chunks)))
 	for _, c := range e.Chunks {
 		r.Write(c[:])
 	}
+}
+
+// head writes an entry's key, fingerprint and tree ID: all of it before
+// the chunk count.
+func (r *rawBody) head(k Key, e Entry) {
+	r.Write(k[:])
+	r.Write(e.FP[:])
+	r.Write(e.Tree[:])
 }
 
 // seal appends testMAC of the body.

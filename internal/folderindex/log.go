@@ -49,19 +49,22 @@ func (l *Log) Add(k Key, fp FP, tree vaultapi.ID, chunks func(add func(vaultapi.
 	ids := l.ids[:0]
 	chunks(func(id vaultapi.ID) { ids = append(ids, id) })
 	l.ids = ids
-	l.buf = appendEntry(l.buf[:0], k, fp, tree, ids)
-	if l.err == nil {
-		_, l.err = l.w.Write(l.buf)
-	}
+	l.write(k, fp, tree, ids)
 }
 
 // AddEntry logs e for k.
 func (l *Log) AddEntry(k Key, e Entry) {
-	l.Add(k, e.FP, e.Tree, func(add func(vaultapi.ID)) {
-		for _, c := range e.Chunks {
-			add(c)
-		}
-	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.write(k, e.FP, e.Tree, e.Chunks)
+}
+
+// write appends an entry to the file; l.mu is held.
+func (l *Log) write(k Key, fp FP, tree vaultapi.ID, chunks []vaultapi.ID) {
+	l.buf = appendEntry(l.buf[:0], k, fp, tree, chunks)
+	if l.err == nil {
+		_, l.err = l.w.Write(l.buf)
+	}
 }
 
 // Builder reads the log back into a Builder, and removes it.
