@@ -256,7 +256,7 @@ func (p *packer) sealGroup(g *group) error {
 	if len(g.ids) == 1 {
 		err = p.seal(vaultapi.KindData, g.ids, g.plain, false)
 	} else {
-		g.plain = format.AppendGroupTable(g.plain, g.lens)
+		g.plain = format.AppendGroupTable(g.plain, g.lens, g.ids)
 		sortIDs(g.ids) // the trailer lists a group's IDs in order
 		err = p.seal(vaultapi.KindData, g.ids, g.plain, true)
 	}
@@ -271,7 +271,7 @@ func (p *packer) sealGroup(g *group) error {
 // little memory beyond what they gather.
 const (
 	smallPlainCap = 64 << 10
-	bigPlainCap   = format.GroupTarget + format.GroupMember + 64
+	bigPlainCap   = format.GroupTarget + format.GroupMember + format.MaxGroupTable
 )
 
 // appendPlain appends b to g's members, moving them to a big buffer if

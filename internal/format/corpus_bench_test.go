@@ -11,6 +11,7 @@ import (
 	"github.com/coffer-backup/coffer/internal/chunker"
 	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/treetest"
+	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
 
 // corpusChunks cuts the files of $COFFER_BENCH_CORPUS (a folder; else a
@@ -82,11 +83,17 @@ func BenchmarkCorpusCompression(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.SetBytes(total)
+			h := format.NewHasher(keys)
+			chunkIDs := make([]vaultapi.ID, len(chunks))
+			for i, c := range chunks {
+				chunkIDs[i] = h.ID(c)
+			}
 			var stored int64
 			for b.Loop() {
 				stored = 0
 				var buf, group []byte
 				var lens []int
+				var ids []vaultapi.ID
 				seal := func() {
 					if len(lens) == 0 {
 						return
@@ -94,15 +101,15 @@ func BenchmarkCorpusCompression(b *testing.B) {
 					if len(lens) == 1 {
 						buf, err = s.Frame(buf, group)
 					} else {
-						buf, err = s.GroupFrame(buf, format.AppendGroupTable(group, lens))
+						buf, err = s.GroupFrame(buf, format.AppendGroupTable(group, lens, ids))
 					}
 					if err != nil {
 						b.Fatal(err)
 					}
 					stored += int64(len(buf))
-					group, lens = group[:0], lens[:0]
+					group, lens, ids = group[:0], lens[:0], ids[:0]
 				}
-				for _, c := range chunks {
+				for i, c := range chunks {
 					if !tc.grouped || len(c) >= format.GroupMember {
 						if buf, err = s.Frame(buf, c); err != nil {
 							b.Fatal(err)
@@ -112,6 +119,7 @@ func BenchmarkCorpusCompression(b *testing.B) {
 					}
 					group = append(group, c...)
 					lens = append(lens, len(c))
+					ids = append(ids, chunkIDs[i])
 					if len(group) >= format.GroupTarget || len(lens) >= format.GroupMaxMembers {
 						seal()
 					}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,40 +134,57 @@ func FuzzSplitGroup(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		members, err := SplitGroup(nil, b)
-		if err != nil {
-			if !errors.Is(err, ErrGroup) {
-				t.Fatalf("error %v does not wrap ErrGroup", err)
-			}
-			return
-		}
-		if len(members) < 2 || len(members) > maxMembers {
-			t.Fatalf("%d members accepted", len(members))
-		}
-		var body []byte
-		lens := make([]int, len(members))
-		for i, m := range members {
-			if len(m) == 0 {
-				t.Fatalf("member %d is empty", i)
-			}
-			body = append(body, m...)
-			lens[i] = len(m)
-		}
 		// One encoding for every group: a reader accepts only what
-		// AppendGroupTable writes.
-		if enc := AppendGroupTable(body, lens); !bytes.Equal(enc, b) {
-			t.Fatalf("re-encoding differs:\nin  %x\nout %x", b, enc)
+		// AppendGroupTable writes (for version 2, without the IDs).
+		members, ids, err := SplitGroup(nil, nil, b)
+		if err == nil {
+			if len(ids) != len(members) {
+				t.Fatalf("%d IDs for %d members", len(ids), len(members))
+			}
+			if enc := appendTable(t, members, ids); !bytes.Equal(enc, b) {
+				t.Fatalf("re-encoding differs:\nin  %x\nout %x", b, enc)
+			}
+		} else if !errors.Is(err, ErrGroup) {
+			t.Fatalf("error %v does not wrap ErrGroup", err)
+		}
+		members, err = splitGroupV2(nil, b)
+		if err == nil {
+			if enc := appendTable(t, members, nil); !bytes.Equal(enc, b) {
+				t.Fatalf("version 2: re-encoding differs:\nin  %x\nout %x", b, enc)
+			}
+		} else if !errors.Is(err, ErrGroup) {
+			t.Fatalf("version 2: error %v does not wrap ErrGroup", err)
 		}
 	})
 }
 
+// appendTable checks what a reader accepted (2 to 2^16 members, none
+// empty) and encodes it again, with ids as the table's IDs.
+func appendTable(t *testing.T, members [][]byte, ids []vaultapi.ID) []byte {
+	t.Helper()
+	if len(members) < 2 || len(members) > maxMembers {
+		t.Fatalf("%d members accepted", len(members))
+	}
+	var body []byte
+	lens := make([]int, len(members))
+	for i, m := range members {
+		if len(m) == 0 {
+			t.Fatalf("member %d is empty", i)
+		}
+		body = append(body, m...)
+		lens[i] = len(m)
+	}
+	return AppendGroupTable(body, lens, ids)
+}
+
 // splitGroupSeeds are group plaintexts: the golden group's, the smallest
-// group, and one with a length of two bytes.
+// group, one with a length of two bytes, and version 2's table.
 func splitGroupSeeds() [][]byte {
 	return [][]byte{
 		groupPlain(goldenGroup.members),
-		AppendGroupTable([]byte("ab"), []int{1, 1}),
-		AppendGroupTable(bytes.Repeat([]byte("z"), 303), []int{3, 300}),
+		AppendGroupTable([]byte("ab"), []int{1, 1}, make([]vaultapi.ID, 2)),
+		AppendGroupTable(bytes.Repeat([]byte("z"), 303), []int{3, 300}, testIDs([][]byte{{1}, {2}})),
+		AppendGroupTable([]byte("abc"), []int{2, 1}, nil),
 	}
 }
 
@@ -176,6 +194,7 @@ type fuzzGroup struct {
 	kind    vaultapi.Kind
 	sealed  []byte
 	members [][]byte
+	ids     []vaultapi.ID // nil for version 2
 }
 
 func fuzzGroups(t testing.TB) []fuzzGroup {
@@ -202,10 +221,20 @@ func fuzzGroups(t testing.TB) []fuzzGroup {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, fuzzGroup{in.kind, sealed, in.members})
+			out = append(out, fuzzGroup{in.kind, sealed, in.members, testIDs(in.members)})
 		}
 	}
-	return out
+	v2, err := readTestdata(goldenGroupV2.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Groups of version 2: the golden one, and a tree group stored raw
+	// that an earlier seed of this target held (testdata/fuzz keeps an
+	// input made from it).
+	return append(out,
+		fuzzGroup{vaultapi.KindData, mustHex(t, string(v2)), goldenGroupV2.members, nil},
+		fuzzGroup{vaultapi.KindTree, mustHex(t, "02 b0b1b2b3b4b5b6b7b8b9babbbcbdbebf 0000000000000001"+
+			"301c72dc6055bd8951885ba58a756d7e44b37fa5d775f4004e22b6"), [][]byte{[]byte("tw"), []byte("o")}, nil})
 }
 
 func FuzzOpenGroup(f *testing.F) {
@@ -219,7 +248,7 @@ func FuzzOpenGroup(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, sealed []byte, kind byte) {
 		in := sealed
-		_, members, err := o.OpenGroup(nil, nil, vaultapi.Kind(kind), bytes.Clone(sealed)) // OpenGroup overwrites its input
+		_, members, ids, err := o.OpenGroup(nil, nil, nil, vaultapi.Kind(kind), bytes.Clone(sealed)) // OpenGroup overwrites its input
 		if err != nil {
 			return
 		}
@@ -227,6 +256,9 @@ func FuzzOpenGroup(f *testing.F) {
 			if bytes.Equal(in, g.sealed) && g.kind == vaultapi.Kind(kind) {
 				if len(members) != len(g.members) {
 					t.Fatalf("opened %d members, want %d", len(members), len(g.members))
+				}
+				if !slices.Equal(ids, g.ids) || (ids == nil) != (g.ids == nil) {
+					t.Fatalf("opened IDs %v, want %v", ids, g.ids)
 				}
 				for i := range members {
 					if !bytes.Equal(members[i], g.members[i]) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 // with go test ./internal/format -run Golden -update only when the change
 // is intended, and say so in doc/FORMAT.md.
 //
-// One exception: the zstd vectors (blob-zstd.hex, blob-group.hex) depend
+// One exception: the zstd vectors (blob-zstd.hex, blob-group-v3.hex) depend
 // on the compressor's output, which a new version of klauspost/compress may
 // change without changing the format. TestGoldenBlobs and TestGoldenGroup
 // still open the pinned bytes, so old blobs stay readable; regenerating
@@ -127,18 +128,48 @@ func TestGoldenBlobs(t *testing.T) {
 }
 
 // goldenGroup is sealed by a Sealer over seqReader{0x90} at LevelAuto:
-// nonce prefix 90 91 .. 9f, counter 0.
+// nonce prefix 90 91 .. 9f, counter 0. Its members' IDs are their keyed
+// hashes under the golden keys, as a backup writes them.
 var goldenGroup = struct {
 	file    string
 	kind    vaultapi.Kind
 	members [][]byte
 	comp    byte
-}{"blob-group.hex", vaultapi.KindData, [][]byte{
+}{"blob-group-v3.hex", vaultapi.KindData, [][]byte{
 	[]byte("Coffer golden group: member one, a small file.\n"),
 	[]byte("x"),
 	[]byte("Coffer golden group: member three, another small file.\n"),
 	bytes.Repeat([]byte("small files compress together. "), 4),
 }, compZstd}
+
+// goldenGroupV2 is the same group as Coffer wrote it before groups listed
+// their members' IDs (version 2). No writer makes it any more; it is
+// pinned so that readers keep opening such groups.
+var goldenGroupV2 = struct {
+	file    string
+	members [][]byte
+}{"blob-group-v2.hex", goldenGroup.members}
+
+// goldenGroupIDs returns the golden group's members' IDs.
+func goldenGroupIDs(t testing.TB) []vaultapi.ID {
+	h := NewHasher(goldenKeys(t))
+	var ids []vaultapi.ID
+	for _, m := range goldenGroup.members {
+		ids = append(ids, h.ID(m))
+	}
+	return ids
+}
+
+// goldenGroupPlain returns the golden group's plaintext.
+func goldenGroupPlain(t testing.TB) []byte {
+	var plain []byte
+	var lens []int
+	for _, m := range goldenGroup.members {
+		plain = append(plain, m...)
+		lens = append(lens, len(m))
+	}
+	return AppendGroupTable(plain, lens, goldenGroupIDs(t))
+}
 
 func TestGoldenGroup(t *testing.T) {
 	keys := goldenKeys(t)
@@ -147,7 +178,7 @@ func TestGoldenGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := groupPlain(g.members)
+	plain := goldenGroupPlain(t)
 	frame, err := s.GroupFrame(nil, plain)
 	if err != nil {
 		t.Fatal(err)
@@ -163,9 +194,58 @@ func TestGoldenGroup(t *testing.T) {
 	}
 
 	// Decrypt, decompress and split by hand, as doc/FORMAT.md describes.
-	inner := manualOpenGroup(t, keys, g.kind, pinned)
-	if inner[0] != g.comp {
-		t.Fatalf("%s: compression byte %d, want %d", g.file, inner[0], g.comp)
+	inner := manualOpenGroup(t, keys, 3, g.kind, pinned)
+	got := manualGroupPlain(t, g.file, inner, g.comp)
+	if !bytes.Equal(got, plain) {
+		t.Fatalf("%s: group plaintext %x, want %x", g.file, got, plain)
+	}
+	table := manualSplit(t, g.file, got, g.members)
+	wantIDs := goldenGroupIDs(t)
+	if len(table) != idSize*len(wantIDs) {
+		t.Fatalf("%s: %d bytes of IDs, want %d", g.file, len(table), idSize*len(wantIDs))
+	}
+	for i, id := range wantIDs {
+		if !bytes.Equal(table[i*idSize:(i+1)*idSize], id[:]) {
+			t.Errorf("%s: ID %d is %x, want %s", g.file, i, table[i*idSize:(i+1)*idSize], id)
+		}
+	}
+
+	_, members, ids, err := newOpener(t, keys).OpenGroup(nil, nil, nil, g.kind, bytes.Clone(pinned))
+	if err != nil {
+		t.Fatalf("%s: open pinned bytes: %v", g.file, err)
+	}
+	wantMembers(t, members, g.members)
+	if !slices.Equal(ids, wantIDs) {
+		t.Errorf("%s: IDs %v, want %v", g.file, ids, wantIDs)
+	}
+}
+
+// TestGoldenGroupV2 opens the pinned group of version 2, by hand and with
+// OpenGroup, which gives its members without IDs.
+func TestGoldenGroupV2(t *testing.T) {
+	keys := goldenKeys(t)
+	g := goldenGroupV2
+	pinned := mustHex(t, string(checkGoldenRead(t, g.file)))
+	inner := manualOpenGroup(t, keys, 2, vaultapi.KindData, pinned)
+	got := manualGroupPlain(t, g.file, inner, compZstd)
+	if table := manualSplit(t, g.file, got, g.members); len(table) != 0 {
+		t.Errorf("%s: %d table bytes after the lengths", g.file, len(table))
+	}
+	_, members, ids, err := newOpener(t, keys).OpenGroup(nil, nil, nil, vaultapi.KindData, bytes.Clone(pinned))
+	if err != nil {
+		t.Fatalf("%s: open pinned bytes: %v", g.file, err)
+	}
+	wantMembers(t, members, g.members)
+	if ids != nil {
+		t.Errorf("%s: IDs %v from a group that has none", g.file, ids)
+	}
+}
+
+// manualGroupPlain decompresses a group's inner plaintext by hand.
+func manualGroupPlain(t *testing.T, file string, inner []byte, comp byte) []byte {
+	t.Helper()
+	if inner[0] != comp {
+		t.Fatalf("%s: compression byte %d, want %d", file, inner[0], comp)
 	}
 	dec, err := zstd.NewReader(nil)
 	if err != nil {
@@ -174,35 +254,34 @@ func TestGoldenGroup(t *testing.T) {
 	defer dec.Close()
 	got, err := dec.DecodeAll(inner[1:], nil)
 	if err != nil {
-		t.Fatalf("%s: zstd: %v", g.file, err)
+		t.Fatalf("%s: zstd: %v", file, err)
 	}
-	if !bytes.Equal(got, plain) {
-		t.Fatalf("%s: group plaintext %x, want %x", g.file, got, plain)
-	}
+	return got
+}
+
+// manualSplit checks a group plaintext's members and lengths by hand
+// against want, and returns the rest of its table.
+func manualSplit(t *testing.T, file string, got []byte, want [][]byte) []byte {
+	t.Helper()
 	tl := int(binary.LittleEndian.Uint32(got[len(got)-4:]))
 	table, body := got[len(got)-4-tl:len(got)-4], got[:len(got)-4-tl]
 	n, k := binary.Uvarint(table)
-	if n != uint64(len(g.members)) {
-		t.Fatalf("%s: %d members, want %d", g.file, n, len(g.members))
+	if n != uint64(len(want)) {
+		t.Fatalf("%s: %d members, want %d", file, n, len(want))
 	}
 	table = table[k:]
-	for i, m := range g.members {
+	for i, m := range want {
 		l, k := binary.Uvarint(table)
 		table = table[k:]
 		if !bytes.Equal(body[:l], m) {
-			t.Errorf("%s: member %d is %q, want %q", g.file, i, body[:l], m)
+			t.Errorf("%s: member %d is %q, want %q", file, i, body[:l], m)
 		}
 		body = body[l:]
 	}
-	if len(table) != 0 || len(body) != 0 {
-		t.Errorf("%s: %d table bytes and %d member bytes left", g.file, len(table), len(body))
+	if len(body) != 0 {
+		t.Errorf("%s: %d member bytes left", file, len(body))
 	}
-
-	_, members, err := newOpener(t, keys).OpenGroup(nil, nil, g.kind, bytes.Clone(pinned))
-	if err != nil {
-		t.Fatalf("%s: open pinned bytes: %v", g.file, err)
-	}
-	wantMembers(t, members, g.members)
+	return table
 }
 
 // manualOpen decrypts a sealed blob following doc/FORMAT.md step by step
@@ -215,14 +294,19 @@ func manualOpen(t *testing.T, k *Keys, kind vaultapi.Kind, id vaultapi.ID, seale
 	return manualOpenAD(t, k, append([]byte{byte(kind)}, id[:]...), sealed)
 }
 
-// manualOpenGroup is manualOpen for a group: version byte 2, additional
-// data kind|0x80 and 32 zero bytes.
-func manualOpenGroup(t *testing.T, k *Keys, kind vaultapi.Kind, sealed []byte) []byte {
+// manualOpenGroup is manualOpen for a group of the given version (3 or
+// 2): additional data kind|0x80, then the version byte for version 3 and
+// zero bytes.
+func manualOpenGroup(t *testing.T, k *Keys, version byte, kind vaultapi.Kind, sealed []byte) []byte {
 	t.Helper()
-	if sealed[0] != 2 {
-		t.Fatalf("manual open: version byte %d, want 2", sealed[0])
+	if sealed[0] != version {
+		t.Fatalf("manual open: version byte %d, want %d", sealed[0], version)
 	}
-	return manualOpenAD(t, k, append([]byte{byte(kind) | 0x80}, make([]byte, 32)...), sealed)
+	ad := append([]byte{byte(kind) | 0x80}, make([]byte, 32)...)
+	if version == 3 {
+		ad[1] = 3
+	}
+	return manualOpenAD(t, k, ad, sealed)
 }
 
 // manualOpenAD decrypts the sealed bytes after the version byte with the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/coffer-backup/coffer/internal/vaultapi"
@@ -28,7 +29,18 @@ func testMembers(seed uint64) [][]byte {
 	}
 }
 
-// groupPlain returns the plaintext of a group of members.
+// testIDs returns IDs for members: their keyed hashes under a zero ID
+// key. The format keeps whatever IDs a writer gives.
+func testIDs(members [][]byte) []vaultapi.ID {
+	h := NewHasher(&Keys{})
+	ids := make([]vaultapi.ID, len(members))
+	for i, m := range members {
+		ids[i] = h.ID(m)
+	}
+	return ids
+}
+
+// groupPlain returns the plaintext of a group of members, with testIDs.
 func groupPlain(members [][]byte) []byte {
 	var plain []byte
 	lens := make([]int, len(members))
@@ -36,7 +48,7 @@ func groupPlain(members [][]byte) []byte {
 		plain = append(plain, m...)
 		lens[i] = len(m)
 	}
-	return AppendGroupTable(plain, lens)
+	return AppendGroupTable(plain, lens, testIDs(members))
 }
 
 // sealGroup frames and seals a group of members with s.
@@ -79,17 +91,17 @@ func TestGroupRoundTrip(t *testing.T) {
 		}
 		for _, kind := range allKinds {
 			sealed := sealGroup(t, s, kind, members)
-			if !IsGroup(sealed) || sealed[0] != 2 {
-				t.Fatalf("level %d: version byte %d, want 2", level, sealed[0])
+			if !IsGroup(sealed) || sealed[0] != 3 {
+				t.Fatalf("level %d: version byte %d, want 3", level, sealed[0])
 			}
 			wantComp := byte(compZstd)
 			if level == LevelNone {
 				wantComp = compRaw // no group encoder: stored raw
 			}
-			if comp := manualOpenGroup(t, keys, kind, bytes.Clone(sealed))[0]; comp != wantComp {
+			if comp := manualOpenGroup(t, keys, 3, kind, bytes.Clone(sealed))[0]; comp != wantComp {
 				t.Errorf("level %d: compression byte %d, want %d", level, comp, wantComp)
 			}
-			plain, got, err := o.OpenGroup(nil, nil, kind, sealed)
+			plain, got, ids, err := o.OpenGroup(nil, nil, nil, kind, sealed)
 			if err != nil {
 				t.Fatalf("level %d %s: %v", level, kind, err)
 			}
@@ -97,6 +109,9 @@ func TestGroupRoundTrip(t *testing.T) {
 				t.Errorf("level %d %s: plaintext differs", level, kind)
 			}
 			wantMembers(t, got, members)
+			if !slices.Equal(ids, testIDs(members)) {
+				t.Errorf("level %d %s: IDs %v, want %v", level, kind, ids, testIDs(members))
+			}
 		}
 	}
 }
@@ -125,10 +140,10 @@ func TestGroupIncompressibleIsRaw(t *testing.T) {
 	members := testMembers(2)
 	members = [][]byte{members[2], members[2][:100], {0}}
 	sealed := sealGroup(t, newSealer(t, keys, LevelAuto), vaultapi.KindData, members)
-	if comp := manualOpenGroup(t, keys, vaultapi.KindData, bytes.Clone(sealed))[0]; comp != compRaw {
+	if comp := manualOpenGroup(t, keys, 3, vaultapi.KindData, bytes.Clone(sealed))[0]; comp != compRaw {
 		t.Errorf("compression byte %d, want %d", comp, compRaw)
 	}
-	_, got, err := newOpener(t, keys).OpenGroup(nil, nil, vaultapi.KindData, sealed)
+	_, got, _, err := newOpener(t, keys).OpenGroup(nil, nil, nil, vaultapi.KindData, sealed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,12 +179,33 @@ func TestGroupAndBlobDoNotMix(t *testing.T) {
 	if IsGroup(blob) {
 		t.Errorf("IsGroup(a blob) = true")
 	}
-	if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, bytes.Clone(blob)); !errors.Is(err, ErrAuth) {
+	if _, _, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, bytes.Clone(blob)); !errors.Is(err, ErrAuth) {
 		t.Errorf("blob opened as a group: got %v, want ErrAuth", err)
 	}
-	blob[0] = groupVersion
-	if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, blob); !errors.Is(err, ErrAuth) {
-		t.Errorf("blob with version 2 opened as a group: got %v, want ErrAuth", err)
+	for _, v := range []byte{groupVersion, groupVersionV2} {
+		b := bytes.Clone(blob)
+		b[0] = v
+		if _, _, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, b); !errors.Is(err, ErrAuth) {
+			t.Errorf("blob with version %d opened as a group: got %v, want ErrAuth", v, err)
+		}
+	}
+}
+
+// TestGroupVersionsDoNotMix checks that a group of version 3 does not open
+// as one of version 2, whose table has no IDs, nor one of version 2 as
+// one of version 3: the version byte is in the additional data.
+func TestGroupVersionsDoNotMix(t *testing.T) {
+	keys := goldenKeys(t)
+	o := newOpener(t, keys)
+	v3 := sealGroup(t, newSealer(t, keys, LevelAuto), vaultapi.KindData, testMembers(7))
+	v3[0] = groupVersionV2
+	if _, _, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, v3); !errors.Is(err, ErrAuth) {
+		t.Errorf("version 3 opened as version 2: got %v, want ErrAuth", err)
+	}
+	v2 := mustHex(t, string(checkGoldenRead(t, goldenGroupV2.file)))
+	v2[0] = groupVersion
+	if _, _, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, v2); !errors.Is(err, ErrAuth) {
+		t.Errorf("version 2 opened as version 3: got %v, want ErrAuth", err)
 	}
 }
 
@@ -178,11 +214,11 @@ func TestOpenGroupRejectsWrongKindOrKey(t *testing.T) {
 	s, o := newSealer(t, keys, LevelAuto), newOpener(t, keys)
 	group := sealGroup(t, s, vaultapi.KindData, testMembers(4))
 	for _, kind := range []vaultapi.Kind{vaultapi.KindTree, vaultapi.KindInfo, 0, 9, vaultapi.KindData | 0x80} {
-		if _, _, err := o.OpenGroup(nil, nil, kind, bytes.Clone(group)); !errors.Is(err, ErrAuth) {
+		if _, _, _, err := o.OpenGroup(nil, nil, nil, kind, bytes.Clone(group)); !errors.Is(err, ErrAuth) {
 			t.Errorf("kind %d: got %v, want ErrAuth", kind, err)
 		}
 	}
-	if _, _, err := newOpener(t, &Keys{}).OpenGroup(nil, nil, vaultapi.KindData, bytes.Clone(group)); !errors.Is(err, ErrAuth) {
+	if _, _, _, err := newOpener(t, &Keys{}).OpenGroup(nil, nil, nil, vaultapi.KindData, bytes.Clone(group)); !errors.Is(err, ErrAuth) {
 		t.Errorf("wrong data key: got %v, want ErrAuth", err)
 	}
 	if _, err := s.SealGroup(nil, vaultapi.KindData|0x80, []byte{compRaw, 1}); err == nil {
@@ -200,17 +236,17 @@ func TestOpenGroupRejectsEveryBitFlip(t *testing.T) {
 			for bit := range 8 {
 				b := bytes.Clone(sealed)
 				b[i] ^= 1 << bit
-				if _, got, err := o.OpenGroup(nil, nil, vaultapi.KindData, b); !errors.Is(err, ErrAuth) {
+				if _, got, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, b); !errors.Is(err, ErrAuth) {
 					t.Fatalf("level %d: bit %d of byte %d flipped: got %q, %v; want ErrAuth", level, bit, i, got, err)
 				}
 			}
 		}
 		for n := range len(sealed) {
-			if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, bytes.Clone(sealed[:n])); !errors.Is(err, ErrAuth) {
+			if _, _, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, bytes.Clone(sealed[:n])); !errors.Is(err, ErrAuth) {
 				t.Fatalf("level %d: truncated to %d bytes: got %v, want ErrAuth", level, n, err)
 			}
 		}
-		if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, append(bytes.Clone(sealed), 0)); !errors.Is(err, ErrAuth) {
+		if _, _, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, append(bytes.Clone(sealed), 0)); !errors.Is(err, ErrAuth) {
 			t.Fatalf("level %d: extended by a byte: got %v, want ErrAuth", level, err)
 		}
 	}
@@ -224,22 +260,23 @@ func TestOpenGroupRejectsBadTable(t *testing.T) {
 	s, o := newSealer(t, keys, LevelAuto), newOpener(t, keys)
 	for _, frame := range [][]byte{
 		{compRaw},
-		append([]byte{compRaw}, rawGroup("abc", 1, 3)...),
-		append([]byte{compRaw}, rawGroup("abc", 2, 1, 1)...),
+		append([]byte{compRaw}, rawGroup("abc", cat([]byte{1, 3}, idBytes(1))...)...),
+		append([]byte{compRaw}, rawGroup("abc", cat([]byte{2, 1, 1}, idBytes(2))...)...),
+		append([]byte{compRaw}, rawGroup("ab", 2, 1, 1)...), // version 2's table, without IDs
 	} {
 		sealed, err := s.SealGroup(nil, vaultapi.KindData, frame)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, sealed); !errors.Is(err, ErrGroup) || errors.Is(err, ErrAuth) {
+		if _, _, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, sealed); !errors.Is(err, ErrGroup) || errors.Is(err, ErrAuth) {
 			t.Errorf("frame %x: got %v, want ErrGroup", frame, err)
 		}
 	}
-	sealed, err := s.SealGroup(nil, vaultapi.KindData, append([]byte{2}, rawGroup("ab", 2, 1, 1)...))
+	sealed, err := s.SealGroup(nil, vaultapi.KindData, append([]byte{2}, rawGroup("ab", cat([]byte{2, 1, 1}, idBytes(2))...)...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := o.OpenGroup(nil, nil, vaultapi.KindData, sealed); err == nil || errors.Is(err, ErrAuth) {
+	if _, _, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, sealed); err == nil || errors.Is(err, ErrAuth) {
 		t.Errorf("unknown compression: got %v, want a non-auth error", err)
 	}
 }
@@ -251,16 +288,20 @@ func TestGroupFrameRefusesBadGroups(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		lens []int
+		ids  int
 	}{
-		{"one member", []int{3}},
-		{"an empty member", []int{1, 0, 2}},
-		{"2^16+1 members", slices.Repeat([]int{1}, maxMembers+1)},
+		{"one member", []int{3}, 1},
+		{"an empty member", []int{1, 0, 2}, 3},
+		{"2^16+1 members", slices.Repeat([]int{1}, maxMembers+1), maxMembers + 1},
+		{"no IDs", []int{1, 2}, 0},
+		{"an ID missing", []int{1, 2}, 1},
+		{"an ID too many", []int{1, 2}, 3},
 	} {
 		n := 0
 		for _, l := range tc.lens {
 			n += l
 		}
-		plain := AppendGroupTable(bytes.Repeat([]byte{'m'}, n), tc.lens)
+		plain := AppendGroupTable(bytes.Repeat([]byte{'m'}, n), tc.lens, make([]vaultapi.ID, tc.ids))
 		if _, err := s.GroupFrame(nil, plain); !errors.Is(err, ErrGroup) {
 			t.Errorf("%s: got %v, want ErrGroup", tc.name, err)
 		}
@@ -274,12 +315,16 @@ func TestOpenGroupReusesBuffers(t *testing.T) {
 	sealed := sealGroup(t, s, vaultapi.KindData, members)
 	dst := make([]byte, 7, 1<<20)
 	ms := make([][]byte, 3, 16)
+	idBuf := make([]vaultapi.ID, 2, 16)
 	for round := range 2 {
-		plain, got, err := o.OpenGroup(dst, ms, vaultapi.KindData, bytes.Clone(sealed))
+		plain, got, ids, err := o.OpenGroup(dst, ms, idBuf, vaultapi.KindData, bytes.Clone(sealed))
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantMembers(t, got, members)
+		if &ids[0] != &idBuf[:1][0] || !slices.Equal(ids, testIDs(members)) {
+			t.Errorf("round %d: the IDs are not in the IDs buffer, or differ", round)
+		}
 		if &plain[0] != &dst[:1][0] {
 			t.Errorf("round %d: the plaintext is not in dst", round)
 		}
@@ -303,17 +348,33 @@ func rawGroup(members string, table ...byte) []byte {
 	return binary.LittleEndian.AppendUint32(b, uint32(len(table)))
 }
 
+// idBytes returns n IDs' worth of bytes: 0x11 for the first, 0x22 for
+// the second, and so on.
+func idBytes(n int) []byte {
+	var b []byte
+	for i := range n {
+		b = append(b, bytes.Repeat([]byte{byte(0x11 * (i%15 + 1))}, idSize)...)
+	}
+	return b
+}
+
 func TestSplitGroup(t *testing.T) {
-	got, err := SplitGroup(nil, rawGroup("ab", 2, 1, 1))
+	id1, id2 := vaultapi.ID(idBytes(1)), vaultapi.ID(idBytes(2)[idSize:])
+	want := rawGroup("ab", cat([]byte{2, 1, 1}, idBytes(2))...)
+	got, ids, err := SplitGroup(nil, nil, want)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantMembers(t, got, [][]byte{{'a'}, {'b'}})
-	if enc := AppendGroupTable([]byte("ab"), []int{1, 1}); !bytes.Equal(enc, rawGroup("ab", 2, 1, 1)) {
-		t.Errorf("AppendGroupTable: %x, want %x", enc, rawGroup("ab", 2, 1, 1))
+	if !slices.Equal(ids, []vaultapi.ID{id1, id2}) {
+		t.Errorf("IDs %v, want %v and %v", ids, id1, id2)
+	}
+	if enc := AppendGroupTable([]byte("ab"), []int{1, 1}, []vaultapi.ID{id1, id2}); !bytes.Equal(enc, want) {
+		t.Errorf("AppendGroupTable: %x, want %x", enc, want)
 	}
 	// The example of doc/FORMAT.md, "Groups".
-	if enc := AppendGroupTable([]byte("abc"), []int{2, 1}); !bytes.Equal(enc, mustHex(t, "61 62 63 02 02 01 03 00 00 00")) {
+	example := "61 62 63 02 02 01" + strings.Repeat(" 11", 32) + strings.Repeat(" 22", 32) + " 43 00 00 00"
+	if enc := AppendGroupTable([]byte("abc"), []int{2, 1}, []vaultapi.ID{id1, id2}); !bytes.Equal(enc, mustHex(t, example)) {
 		t.Errorf("members ab and c: %x, want the example of doc/FORMAT.md", enc)
 	}
 	// A member's capacity ends with it: appending to one does not
@@ -325,10 +386,10 @@ func TestSplitGroup(t *testing.T) {
 
 	// The most members a group may have, and one more.
 	for _, n := range []int{maxMembers, maxMembers + 1} {
-		plain := AppendGroupTable(bytes.Repeat([]byte{'m'}, n), slices.Repeat([]int{1}, n))
-		got, err := SplitGroup(nil, plain)
-		if n <= maxMembers && (err != nil || len(got) != n) {
-			t.Errorf("%d members: %d, %v", n, len(got), err)
+		plain := AppendGroupTable(bytes.Repeat([]byte{'m'}, n), slices.Repeat([]int{1}, n), make([]vaultapi.ID, n))
+		got, ids, err := SplitGroup(nil, nil, plain)
+		if n <= maxMembers && (err != nil || len(got) != n || len(ids) != n) {
+			t.Errorf("%d members: %d, %d IDs, %v", n, len(got), len(ids), err)
 		}
 		if n > maxMembers && !errors.Is(err, ErrGroup) {
 			t.Errorf("%d members: got %v, want ErrGroup", n, err)
@@ -336,38 +397,67 @@ func TestSplitGroup(t *testing.T) {
 	}
 }
 
+// TestSplitGroupV2 checks the reader of version 2's table, which lists
+// no IDs, on the example doc/FORMAT.md gives for it.
+func TestSplitGroupV2(t *testing.T) {
+	got, err := splitGroupV2(nil, mustHex(t, "61 62 63 02 02 01 03 00 00 00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMembers(t, got, [][]byte{[]byte("ab"), []byte("c")})
+	if _, err := splitGroupV2(nil, rawGroup("ab", cat([]byte{2, 1, 1}, idBytes(2))...)); !errors.Is(err, ErrGroup) {
+		t.Errorf("version 3's table read as version 2's: got %v, want ErrGroup", err)
+	}
+}
+
+// TestSplitGroupRejects runs both versions' readers on tables that
+// neither may accept, and version 3's on tables whose IDs are wrong.
 func TestSplitGroupRejects(t *testing.T) {
 	overflow := append(bytes.Repeat([]byte{0xff}, 9), 0x02) // 2^64 and more
 	tableLen := func(b []byte, n uint32) []byte {
 		return binary.LittleEndian.AppendUint32(b[:len(b)-4], n)
 	}
-	for _, tc := range []struct {
+	ids := idBytes(2)
+	type tc struct {
 		name  string
 		plain []byte
-	}{
+	}
+	both := []tc{
 		{"empty", nil},
 		{"3 bytes", []byte{0, 0, 0}},
 		{"empty table", rawGroup("ab")},
 		{"table longer than the group", tableLen(rawGroup("ab", 2, 1, 1), 6)},
 		{"table length 2^32-1", tableLen(rawGroup("ab", 2, 1, 1), 1<<32-1)},
 		{"no members", rawGroup("", 0)},
-		{"one member", rawGroup("abc", 1, 3)},
+		{"one member", rawGroup("abc", cat([]byte{1, 3}, idBytes(1))...)},
 		{"2^16+1 members", rawGroup("ab", cat(varintBytes(maxMembers+1), []byte{1, 1})...)},
 		{"2^64 members", rawGroup("ab", cat(overflow, []byte{1, 1})...)},
 		{"member count cut short", rawGroup("ab", 0x80)},
-		{"a member of 0 bytes", rawGroup("ab", 2, 0, 2)},
-		{"lengths add up to more", rawGroup("ab", 2, 1, 2)},
-		{"lengths add up to less", rawGroup("abc", 2, 1, 1)},
+		{"a member of 0 bytes", rawGroup("ab", cat([]byte{2, 0, 2}, ids)...)},
+		{"lengths add up to more", rawGroup("ab", cat([]byte{2, 1, 2}, ids)...)},
+		{"lengths add up to less", rawGroup("abc", cat([]byte{2, 1, 1}, ids)...)},
 		{"fewer lengths than members", rawGroup("ab", 3, 1, 1)},
 		{"length cut short", rawGroup("ab", 2, 1, 0x80)},
 		{"length of 2^64", rawGroup("ab", cat([]byte{2, 1}, overflow)...)},
-		{"bytes after the table", rawGroup("ab", 2, 1, 1, 0)},
-		{"member count not minimal", rawGroup("ab", 0x82, 0x00, 1, 1)},
-		{"length not minimal", rawGroup("ab", 2, 0x81, 0x00, 1)},
-	} {
-		got, err := SplitGroup(nil, tc.plain)
+		{"member count not minimal", rawGroup("ab", cat([]byte{0x82, 0x00, 1, 1}, ids)...)},
+		{"length not minimal", rawGroup("ab", cat([]byte{2, 0x81, 0x00, 1}, ids)...)},
+	}
+	for _, c := range append(both, []tc{
+		{"no IDs", rawGroup("ab", 2, 1, 1)},
+		{"one ID", rawGroup("ab", cat([]byte{2, 1, 1}, idBytes(1))...)},
+		{"an ID cut short", rawGroup("ab", cat([]byte{2, 1, 1}, ids[:len(ids)-1])...)},
+		{"a byte after the IDs", rawGroup("ab", cat([]byte{2, 1, 1}, ids, []byte{0})...)},
+		{"three IDs", rawGroup("ab", cat([]byte{2, 1, 1}, idBytes(3))...)},
+	}...) {
+		got, ids, err := SplitGroup(nil, nil, c.plain)
 		if !errors.Is(err, ErrGroup) {
-			t.Errorf("%s (%x): got %d members, %v; want ErrGroup", tc.name, tc.plain, len(got), err)
+			t.Errorf("%s (%x): got %d members and %d IDs, %v; want ErrGroup", c.name, c.plain, len(got), len(ids), err)
+		}
+	}
+	for _, c := range append(both, tc{"bytes after the table", rawGroup("ab", 2, 1, 1, 0)}) {
+		got, err := splitGroupV2(nil, c.plain)
+		if !errors.Is(err, ErrGroup) {
+			t.Errorf("version 2: %s (%x): got %d members, %v; want ErrGroup", c.name, c.plain, len(got), err)
 		}
 	}
 }
@@ -380,12 +470,13 @@ func BenchmarkOpenGroup(b *testing.B) {
 	buf := make([]byte, len(sealed))
 	var plain []byte
 	var ms [][]byte
+	var ids []vaultapi.ID
 	b.SetBytes(int64(len(groupPlain(members))))
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(buf, sealed)
 		var err error
-		plain, ms, err = o.OpenGroup(plain, ms, vaultapi.KindData, buf)
+		plain, ms, ids, err = o.OpenGroup(plain, ms, ids, vaultapi.KindData, buf)
 		if err != nil {
 			b.Fatal(err)
 		}

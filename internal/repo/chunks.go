@@ -15,12 +15,23 @@ import (
 // it opened last, so the group's other chunks, which sit at the same
 // place in the same pack and so come next in offset order, are served
 // without opening it again.
+//
+// A chunk's ID is authenticated with its content: a blob's is in its
+// additional data, a group lists its members' IDs inside what it seals.
+// So the opener hashes a chunk only when the stored bytes do not name it
+// (a group of version 2, written before groups listed IDs), or when Check
+// is set.
 type ChunkOpener struct {
+	// Check makes the opener hash every chunk and compare it with its
+	// ID, as coffer verify does: this also catches a writer that sealed
+	// other bytes than it hashed.
+	Check bool
+
 	r   *Repo
 	buf []byte // a single blob's plaintext
 
 	// The group opened last, when ok: its place, plaintext, members and
-	// their IDs (each member hashed once, when the group is opened).
+	// their IDs, sorted.
 	ok      bool
 	fresh   bool // opened by the last Open, and not yet told by Opened
 	pack    string
@@ -37,8 +48,8 @@ func (r *Repo) NewChunkOpener() *ChunkOpener { return &ChunkOpener{r: r} }
 // (the blob or group at l's offset and length) are sealed. The result is
 // valid until the next Open, and sealed is overwritten; when l is in the
 // group opened last, sealed is not read at all and may be anything. A
-// chunk that does not authenticate, or does not hash to its ID, is
-// reported as vaultapi.ErrDamaged.
+// chunk that does not authenticate, is not in the group at l, or (when
+// hashed) does not hash to its ID, is reported as vaultapi.ErrDamaged.
 func (o *ChunkOpener) Open(l vaultapi.Location, sealed []byte) ([]byte, error) {
 	o.fresh = false
 	if o.ok && o.pack == l.Pack && o.off == l.Offset {
@@ -46,22 +57,38 @@ func (o *ChunkOpener) Open(l vaultapi.Location, sealed []byte) ([]byte, error) {
 	}
 	o.ok = false
 	if !format.IsGroup(sealed) {
-		plain, err := o.r.OpenBlob(vaultapi.KindData, l.ID, sealed, o.buf)
+		plain, err := o.r.openData(l.ID, sealed, o.buf, o.Check)
 		if err == nil {
 			o.buf = plain
 		}
 		return plain, err
 	}
+	var ids []vaultapi.ID
 	var err error
-	o.plain, o.members, err = o.r.Opener.OpenGroup(o.plain, o.members, vaultapi.KindData, sealed)
+	o.plain, o.members, ids, err = o.r.Opener.OpenGroup(o.plain, o.members, o.ids, vaultapi.KindData, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("chunk %s: %w: %v", l.ID.Short(), vaultapi.ErrDamaged, err)
 	}
-	o.ids = o.ids[:0]
-	for _, m := range o.members {
-		o.ids = append(o.ids, o.r.Hasher.ID(m))
+	switch {
+	case ids == nil: // version 2: the members are named by their hashes
+		ids = o.ids[:0]
+		for _, m := range o.members {
+			ids = append(ids, o.r.Hasher.ID(m))
+		}
+	case o.Check:
+		for i, m := range o.members {
+			if o.r.Hasher.ID(m) != ids[i] {
+				return nil, fmt.Errorf("chunk %s: %w: the group's member %d does not match its ID", ids[i].Short(), vaultapi.ErrDamaged, i)
+			}
+		}
 	}
+	o.ids = ids
 	sort.Sort(byID{o.ids, o.members}) // for the lookups, by binary search
+	for i := 1; i < len(o.ids); i++ {
+		if o.ids[i] == o.ids[i-1] {
+			return nil, fmt.Errorf("chunk %s: %w: a group names it twice", o.ids[i].Short(), vaultapi.ErrDamaged)
+		}
+	}
 	o.ok, o.fresh, o.pack, o.off = true, true, l.Pack, l.Offset
 	return o.member(l.ID)
 }

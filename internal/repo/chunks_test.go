@@ -3,9 +3,13 @@ package repo_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/coffer-backup/coffer/internal/format"
@@ -16,15 +20,24 @@ import (
 // sealGroup seals members as one group and returns it with their IDs.
 func sealGroup(t testing.TB, r *repo.Repo, s *format.Sealer, members ...[]byte) ([]byte, []vaultapi.ID) {
 	t.Helper()
+	var ids []vaultapi.ID
+	for _, m := range members {
+		ids = append(ids, r.Hasher.ID(m))
+	}
+	return sealGroupAs(t, s, ids, members...), ids
+}
+
+// sealGroupAs seals members as one group whose table gives them ids,
+// right or wrong.
+func sealGroupAs(t testing.TB, s *format.Sealer, ids []vaultapi.ID, members ...[]byte) []byte {
+	t.Helper()
 	var plain []byte
 	var lens []int
-	var ids []vaultapi.ID
 	for _, m := range members {
 		plain = append(plain, m...)
 		lens = append(lens, len(m))
-		ids = append(ids, r.Hasher.ID(m))
 	}
-	frame, err := s.GroupFrame(nil, format.AppendGroupTable(plain, lens))
+	frame, err := s.GroupFrame(nil, format.AppendGroupTable(plain, lens, ids))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +45,7 @@ func sealGroup(t testing.TB, r *repo.Repo, s *format.Sealer, members ...[]byte) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sealed, ids
+	return sealed
 }
 
 func TestChunkOpener(t *testing.T) {
@@ -121,5 +134,84 @@ func TestChunkOpener(t *testing.T) {
 	// index expects one of the group's chunks fails.
 	if _, err := r.NewChunkOpener().Open(at(ids[0], 8, len(sealedSingle)), bytes.Clone(sealedSingle)); !errors.Is(err, vaultapi.ErrDamaged) {
 		t.Fatalf("single blob given for a group's chunk: %v", err)
+	}
+}
+
+// TestChunkOpenerIDs checks what names a chunk: the ID a blob is sealed
+// under and the ID a group lists for a member, both authenticated, are
+// trusted without hashing; with Check, the opener hashes and refuses a
+// chunk whose content does not match its ID (a writer that sealed other
+// bytes than it hashed).
+func TestChunkOpenerIDs(t *testing.T) {
+	keys, _ := format.NewKeys(rand.Reader)
+	r, err := repo.New(nil, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := format.NewSealer(keys, rand.Reader, format.LevelAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(id vaultapi.ID, n int) vaultapi.Location {
+		return vaultapi.Location{ID: id, Kind: vaultapi.KindData, Pack: "p", Offset: 8, Length: uint32(n)}
+	}
+	a, b := []byte("member a, hashed as it should be"), []byte("member b, listed under another ID")
+	wrong := r.Hasher.ID([]byte("not b"))
+	group := sealGroupAs(t, s, []vaultapi.ID{r.Hasher.ID(a), wrong}, a, b)
+	blob, _, err := s.Seal(nil, vaultapi.KindData, wrong, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what   string
+		sealed []byte
+	}{{"group", group}, {"blob", blob}} {
+		got, err := r.NewChunkOpener().Open(at(wrong, len(tc.sealed)), bytes.Clone(tc.sealed))
+		if err != nil || !bytes.Equal(got, b) {
+			t.Errorf("%s: the chunk its sealed ID names: %q, %v", tc.what, got, err)
+		}
+		checking := r.NewChunkOpener()
+		checking.Check = true
+		if _, err := checking.Open(at(wrong, len(tc.sealed)), bytes.Clone(tc.sealed)); !errors.Is(err, vaultapi.ErrDamaged) {
+			t.Errorf("%s: checked against its content: %v, want ErrDamaged", tc.what, err)
+		}
+	}
+	// A group that names one ID twice is refused: which member is it?
+	twice := sealGroupAs(t, s, []vaultapi.ID{r.Hasher.ID(a), r.Hasher.ID(a)}, a, b)
+	if _, err := r.NewChunkOpener().Open(at(r.Hasher.ID(a), len(twice)), twice); !errors.Is(err, vaultapi.ErrDamaged) {
+		t.Errorf("a group naming an ID twice: %v, want ErrDamaged", err)
+	}
+}
+
+// TestChunkOpenerGroupV2 opens the group of version 2 pinned by the
+// format package's golden vectors (its members carry no IDs, so the opener
+// hashes them), with the golden keys of that package.
+func TestChunkOpenerGroupV2(t *testing.T) {
+	var keys format.Keys
+	for i := range 32 {
+		keys.Data[i], keys.ID[i], keys.Chunker[i] = byte(i), byte(0x20+i), byte(0x40+i)
+	}
+	r, err := repo.New(nil, &keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join("..", "format", "testdata", "blob-group-v2.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := hex.DecodeString(strings.Join(strings.Fields(string(text)), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := r.NewChunkOpener()
+	for i, m := range [][]byte{[]byte("x"), []byte("Coffer golden group: member one, a small file.\n")} {
+		id := r.Hasher.ID(m)
+		l := vaultapi.Location{ID: id, Kind: vaultapi.KindData, Pack: "p", Offset: 8, Length: uint32(len(sealed))}
+		if got, err := o.Open(l, bytes.Clone(sealed)); err != nil || !bytes.Equal(got, m) {
+			t.Errorf("member %q: %q, %v", m, got, err)
+		}
+		if ids, _ := o.Opened(); i == 0 && (len(ids) != 4 || !slices.Contains(ids, id)) {
+			t.Errorf("opened %d IDs, want the group's 4, with %s", len(ids), id.Short())
+		}
 	}
 }

@@ -184,7 +184,7 @@ func (c *ChunkCache) load(loc vaultapi.Location, size uint32) ([]byte, error) {
 func (c *ChunkCache) open(loc vaultapi.Location, sealed []byte, size uint32) ([]byte, error) {
 	dst := c.buf(int(size))[:0]
 	if !format.IsGroup(sealed) {
-		plain, err := c.r.OpenBlob(vaultapi.KindData, loc.ID, sealed, dst)
+		plain, err := c.r.openData(loc.ID, sealed, dst, false)
 		if err != nil {
 			c.recycle(dst)
 		}

@@ -171,6 +171,21 @@ func (r *Repo) OpenBlob(kind vaultapi.Kind, id vaultapi.ID, sealed, buf []byte) 
 	return plain, nil
 }
 
+// openData decrypts a data chunk stored as a blob of its own. The blob's
+// additional data holds its ID, so it authenticates only as that chunk;
+// check also hashes the plaintext, to catch a writer that sealed other
+// bytes than it hashed.
+func (r *Repo) openData(id vaultapi.ID, sealed, buf []byte, check bool) ([]byte, error) {
+	if check {
+		return r.OpenBlob(vaultapi.KindData, id, sealed, buf)
+	}
+	plain, err := r.Opener.Open(buf, vaultapi.KindData, id, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", vaultapi.ErrDamaged, err)
+	}
+	return plain, nil
+}
+
 // Manifest loads a point's manifest.
 func (r *Repo) Manifest(ctx context.Context, p vaultapi.Point) (*format.Manifest, error) {
 	b, err := r.LoadBlob(ctx, vaultapi.KindInfo, p.Info, nil)

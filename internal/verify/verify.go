@@ -134,6 +134,7 @@ func Verify(ctx context.Context, r *repo.Repo, points []vaultapi.Point, opts Opt
 			defer wg.Done()
 			var buf []byte
 			chunks := r.NewChunkOpener()
+			chunks.Check = true // content against ID, end to end
 			for p := range work {
 				var err error
 				last := ^uint64(0)
