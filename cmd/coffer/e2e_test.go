@@ -208,6 +208,10 @@ func TestChangedFilesAreReadAgain(t *testing.T) {
 	target := t.TempDir()
 	e.mustRun("restore", "latest", "--target", target)
 	compareTrees(t, src, filepath.Join(target, src))
+	// --verify hashes every chunk as well; the same tree comes out.
+	target = t.TempDir()
+	e.mustRun("restore", "latest", "--verify", "--target", target)
+	compareTrees(t, src, filepath.Join(target, src))
 }
 
 func TestPassphrases(t *testing.T) {

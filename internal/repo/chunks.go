@@ -39,6 +39,9 @@ type ChunkOpener struct {
 	plain   []byte
 	members [][]byte
 	ids     []vaultapi.ID
+	// mismatch lists the IDs a group named for members that, checked,
+	// hashed to another.
+	mismatch []vaultapi.ID
 }
 
 // NewChunkOpener returns a ChunkOpener.
@@ -69,6 +72,7 @@ func (o *ChunkOpener) Open(l vaultapi.Location, sealed []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chunk %s: %w: %v", l.ID.Short(), vaultapi.ErrDamaged, err)
 	}
+	o.mismatch = o.mismatch[:0]
 	switch {
 	case ids == nil: // version 2: the members are named by their hashes
 		ids = o.ids[:0]
@@ -76,9 +80,12 @@ func (o *ChunkOpener) Open(l vaultapi.Location, sealed []byte) ([]byte, error) {
 			ids = append(ids, o.r.Hasher.ID(m))
 		}
 	case o.Check:
+		// A member that does not hash to its listed ID is listed under
+		// its hash instead: only the chunk it was listed as fails.
 		for i, m := range o.members {
-			if o.r.Hasher.ID(m) != ids[i] {
-				return nil, fmt.Errorf("chunk %s: %w: the group's member %d does not match its ID", ids[i].Short(), vaultapi.ErrDamaged, i)
+			if h := o.r.Hasher.ID(m); h != ids[i] {
+				o.mismatch = append(o.mismatch, ids[i])
+				ids[i] = h
 			}
 		}
 	}
@@ -108,6 +115,9 @@ func (o *ChunkOpener) Opened() ([]vaultapi.ID, [][]byte) {
 func (o *ChunkOpener) member(id vaultapi.ID) ([]byte, error) {
 	i, ok := slices.BinarySearchFunc(o.ids, id, vaultapi.ID.Compare)
 	if !ok {
+		if slices.Contains(o.mismatch, id) {
+			return nil, fmt.Errorf("chunk %s: %w: content does not match its ID", id.Short(), vaultapi.ErrDamaged)
+		}
 		return nil, fmt.Errorf("chunk %s: %w: not in the group stored where the index places it", id.Short(), vaultapi.ErrDamaged)
 	}
 	return o.members[i], nil

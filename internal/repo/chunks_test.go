@@ -175,6 +175,16 @@ func TestChunkOpenerIDs(t *testing.T) {
 		if _, err := checking.Open(at(wrong, len(tc.sealed)), bytes.Clone(tc.sealed)); !errors.Is(err, vaultapi.ErrDamaged) {
 			t.Errorf("%s: checked against its content: %v, want ErrDamaged", tc.what, err)
 		}
+		if tc.what == "group" {
+			// Only the member that does not match fails: a is served,
+			// and b under its true ID.
+			if got, err := checking.Open(at(r.Hasher.ID(a), len(group)), nil); err != nil || !bytes.Equal(got, a) {
+				t.Errorf("group, checked: the matching member: %q, %v", got, err)
+			}
+			if got, err := checking.Open(at(r.Hasher.ID(b), len(group)), nil); err != nil || !bytes.Equal(got, b) {
+				t.Errorf("group, checked: the other member under its hash: %q, %v", got, err)
+			}
+		}
 	}
 	// A group that names one ID twice is refused: which member is it?
 	twice := sealGroupAs(t, s, []vaultapi.ID{r.Hasher.ID(a), r.Hasher.ID(a)}, a, b)

@@ -266,6 +266,7 @@ func (rs *restore) startFetch() *fetcher {
 			defer f.workers.Done()
 			var buf []byte
 			chunks := rs.r.NewChunkOpener()
+			chunks.Check = rs.opts.Verify
 			for {
 				pc, ok := f.next()
 				if !ok {

@@ -90,6 +90,11 @@ type Options struct {
 	Owners           bool // set owners (needs root)
 	NumericOwner     bool // owners by stored number, not by name
 	NoXattrs         bool // leave out extended attributes and ACLs
+	// Verify hashes every chunk against its ID before writing it, as
+	// coffer verify does. Without it a chunk is still authenticated,
+	// which binds it to its ID (doc/FORMAT.md §5); the hash also catches
+	// a writer that sealed other bytes than it hashed.
+	Verify bool
 	// DryRun writes nothing; List is told what would be done.
 	DryRun bool
 	// List, if set, is told of each entry and what is done with it.
