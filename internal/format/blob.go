@@ -343,6 +343,9 @@ func growFor(dst, frame []byte) []byte {
 // open authenticates, decrypts and decompresses a sealed blob or group
 // of the given version and additional data.
 func (o *Opener) open(dst []byte, version byte, ad [33]byte, sealed []byte) ([]byte, error) {
+	if len(sealed) > 0 && sealed[0] > groupVersion {
+		return dst, fmt.Errorf("%w (version %d: written by a newer Coffer? upgrade this one)", ErrAuth, sealed[0])
+	}
 	if len(sealed) < Overhead || sealed[0] != version {
 		return dst, fmt.Errorf("%w (bad framing)", ErrAuth)
 	}

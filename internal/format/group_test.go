@@ -482,3 +482,19 @@ func BenchmarkOpenGroup(b *testing.B) {
 		}
 	}
 }
+
+// TestNewerVersionNamed: a sealed blob or group of a version this reader
+// does not know fails authentication, with a message that says why.
+func TestNewerVersionNamed(t *testing.T) {
+	keys := goldenKeys(t)
+	o := newOpener(t, keys)
+	sealed := sealGroup(t, newSealer(t, keys, LevelAuto), vaultapi.KindData, testMembers(8))
+	sealed[0] = groupVersion + 1
+	_, _, _, err := o.OpenGroup(nil, nil, nil, vaultapi.KindData, bytes.Clone(sealed))
+	if !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "newer Coffer") {
+		t.Errorf("group of version %d: %v, want ErrAuth naming a newer Coffer", sealed[0], err)
+	}
+	if _, err := o.Open(nil, vaultapi.KindData, vaultapi.ID{}, sealed); !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "newer Coffer") {
+		t.Errorf("blob of version %d: %v, want ErrAuth naming a newer Coffer", sealed[0], err)
+	}
+}
