@@ -94,13 +94,13 @@ func AppendGroupTable(members []byte, lengths []int, ids []vaultapi.ID) []byte {
 // minimal, so each group has one encoding. It does not check that the IDs
 // differ: a reader looking members up by ID must (repo.ChunkOpener does).
 func SplitGroup(members [][]byte, ids []vaultapi.ID, plain []byte) ([][]byte, []vaultapi.ID, error) {
-	members, table, err := splitMembers(members, plain)
+	members, n, table, err := splitMembers(members, plain, true)
 	ids = ids[:0]
+	if err == nil {
+		err = checkIDs(n, table)
+	}
 	if err != nil {
 		return members, ids, err
-	}
-	if len(table) != idSize*len(members) {
-		return members, ids, fmt.Errorf("%w: %d bytes of IDs for %d members", ErrGroup, len(table), len(members))
 	}
 	for len(table) > 0 {
 		ids = append(ids, vaultapi.ID(table[:idSize]))
@@ -109,48 +109,70 @@ func SplitGroup(members [][]byte, ids []vaultapi.ID, plain []byte) ([][]byte, []
 	return members, ids, nil
 }
 
+// checkGroup checks a group's plaintext (version 3) as SplitGroup does,
+// without collecting anything.
+func checkGroup(plain []byte) error {
+	_, n, table, err := splitMembers(nil, plain, false)
+	if err != nil {
+		return err
+	}
+	return checkIDs(n, table)
+}
+
+// checkIDs checks that what follows n members' lengths in a table is
+// their IDs.
+func checkIDs(n int, table []byte) error {
+	if len(table) != idSize*n {
+		return fmt.Errorf("%w: %d bytes of IDs for %d members", ErrGroup, len(table), n)
+	}
+	return nil
+}
+
 // splitGroupV2 decodes the plaintext of a group of version 2, whose
 // table holds no IDs.
 func splitGroupV2(members [][]byte, plain []byte) ([][]byte, error) {
-	members, rest, err := splitMembers(members, plain)
+	members, _, rest, err := splitMembers(members, plain, true)
 	if err == nil && len(rest) != 0 {
 		err = fmt.Errorf("%w: %d table bytes left", ErrGroup, len(rest))
 	}
 	return members, err
 }
 
-// splitMembers decodes the members of a group's plaintext, and returns
-// what follows their lengths in the table.
-func splitMembers(dst [][]byte, plain []byte) ([][]byte, []byte, error) {
+// splitMembers decodes the members of a group's plaintext, appending them
+// to dst[:0] if collect is set, and returns how many there are and what
+// follows their lengths in the table.
+func splitMembers(dst [][]byte, plain []byte, collect bool) ([][]byte, int, []byte, error) {
 	dst = dst[:0]
 	if len(plain) < 4 {
-		return dst, nil, fmt.Errorf("%w: %d bytes", ErrGroup, len(plain))
+		return dst, 0, nil, fmt.Errorf("%w: %d bytes", ErrGroup, len(plain))
 	}
 	tl := uint64(binary.LittleEndian.Uint32(plain[len(plain)-4:]))
 	if tl > uint64(len(plain)-4) {
-		return dst, nil, fmt.Errorf("%w: table of %d bytes in %d", ErrGroup, tl, len(plain))
+		return dst, 0, nil, fmt.Errorf("%w: table of %d bytes in %d", ErrGroup, tl, len(plain))
 	}
 	body := len(plain) - 4 - int(tl)
 	table := plain[body : len(plain)-4]
 	n, k := uvarint(table)
 	if k <= 0 || n < 2 || n > maxMembers {
-		return dst, nil, fmt.Errorf("%w: member count", ErrGroup)
+		return dst, 0, nil, fmt.Errorf("%w: member count", ErrGroup)
 	}
 	table = table[k:]
 	off := 0
 	for i := range n {
 		m, k := uvarint(table)
 		if k <= 0 || m == 0 || m > uint64(body-off) {
-			return dst, nil, fmt.Errorf("%w: member %d's length", ErrGroup, i)
+			return dst, 0, nil, fmt.Errorf("%w: member %d's length", ErrGroup, i)
 		}
 		table = table[k:]
-		dst = append(dst, plain[off:off+int(m):off+int(m)])
+		if collect {
+			dst = append(dst, plain[off:off+int(m):off+int(m)])
+		}
 		off += int(m)
 	}
 	if off != body {
-		return dst, nil, fmt.Errorf("%w: members end at %d of %d", ErrGroup, off, body)
+		return dst, 0, nil, fmt.Errorf("%w: members end at %d of %d", ErrGroup, off, body)
 	}
-	return dst, table, nil
+	return dst, int(n), table, nil
 }
 
 // Groups reports whether the Sealer gathers small chunks into groups: it
@@ -162,7 +184,7 @@ func (s *Sealer) Groups() bool { return s.genc != nil }
 // plaintext that SplitGroup would refuse (one member, more than 65536, an
 // empty one, IDs missing): sealed, it would be a group no reader opens.
 func (s *Sealer) GroupFrame(buf, plain []byte) ([]byte, error) {
-	if _, _, err := SplitGroup(nil, nil, plain); err != nil {
+	if err := checkGroup(plain); err != nil {
 		return buf, fmt.Errorf("seal group: %w", err)
 	}
 	return frame(s.genc, buf, plain)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	mrand "math/rand/v2"
 	"slices"
 	"strings"
@@ -496,5 +497,28 @@ func TestNewerVersionNamed(t *testing.T) {
 	}
 	if _, err := o.Open(nil, vaultapi.KindData, vaultapi.ID{}, sealed); !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "newer Coffer") {
 		t.Errorf("blob of version %d: %v, want ErrAuth naming a newer Coffer", sealed[0], err)
+	}
+}
+
+// TestGroupFrameAllocates checks that framing a group, which a backup does
+// for every 512 KiB of small files, allocates nothing once its buffer is
+// large enough: checking the table collects no members or IDs.
+func TestGroupFrameAllocates(t *testing.T) {
+	s := newSealer(t, goldenKeys(t), LevelAuto)
+	var members [][]byte
+	for i := range 300 {
+		members = append(members, fmt.Appendf(nil, "member %d of a group, with some text to compress\n", i))
+	}
+	plain := groupPlain(members)
+	buf, err := s.GroupFrame(nil, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(20, func() {
+		if buf, err = s.GroupFrame(buf[:0], plain); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("GroupFrame: %.1f allocations, want 0", n)
 	}
 }
