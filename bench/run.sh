@@ -185,10 +185,29 @@ settle() {
 }
 dusb() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
 
+# quiet_disk DIR: waits until no inodes have been freed on DIR's file system for
+# 65 s, so that none is still in the allocator's one-minute window (see settle):
+# this run's own deletions (the previous run's trash, just below) and anyone
+# else's, including one still going on (a run that started 30 s after 1.1M files
+# were deleted measured the kernel's file creation at 3.6x its settled cost). It
+# gives up after ten minutes, saying so.
+quiet_disk() {
+  local free last since=$SECONDS start=$SECONDS
+  last=$(stat -f -c %d "$1")
+  while ((SECONDS - since < 65)); do
+    if ((SECONDS - start > 600)); then
+      say "warning: inodes are still being freed on $1's file system; measuring anyway"
+      return
+    fi
+    sleep 5
+    free=$(stat -f -c %d "$1")
+    ((free > last + 100)) && since=$SECONDS
+    last=$free
+  done
+}
+
 # Results and trash of the previous run. The floor below waits until the inodes
-# this frees are past the allocator's one-minute window (see settle).
-trash_freed=
-[ -d "$out/trash" ] && trash_freed=$SECONDS
+# this frees are past the allocator's window (quiet_disk).
 rm -rf "$res" "$out/trash"
 mkdir -p "$res" "$logs"
 export BENCH_TRASH=$out/trash
@@ -343,9 +362,7 @@ for s in "${SCENS[@]}"; do
   # stretches the allocator's window to six minutes), nothing deleted in
   # the last minute, the caches dropped, the corpus read again.
   sync
-  if [ -n "$trash_freed" ] && ((SECONDS - trash_freed < 65)); then
-    sleep $((65 - (SECONDS - trash_freed)))
-  fi
+  quiet_disk "$out"
   drop_caches
   warm "$(scen_a "$s")"
   mkdir -p "$BENCH_TRASH/floor-$s"
