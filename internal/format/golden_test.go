@@ -160,16 +160,6 @@ func goldenGroupIDs(t testing.TB) []vaultapi.ID {
 	return ids
 }
 
-// goldenGroupPlain returns the golden group's plaintext.
-func goldenGroupPlain(t testing.TB) []byte {
-	var plain []byte
-	var lens []int
-	for _, m := range goldenGroup.members {
-		plain = append(plain, m...)
-		lens = append(lens, len(m))
-	}
-	return AppendGroupTable(plain, lens, goldenGroupIDs(t))
-}
 
 func TestGoldenGroup(t *testing.T) {
 	keys := goldenKeys(t)
@@ -178,7 +168,7 @@ func TestGoldenGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := goldenGroupPlain(t)
+	plain := groupPlainIDs(g.members, goldenGroupIDs(t))
 	frame, err := s.GroupFrame(nil, plain)
 	if err != nil {
 		t.Fatal(err)

@@ -42,14 +42,17 @@ func testIDs(members [][]byte) []vaultapi.ID {
 }
 
 // groupPlain returns the plaintext of a group of members, with testIDs.
-func groupPlain(members [][]byte) []byte {
+func groupPlain(members [][]byte) []byte { return groupPlainIDs(members, testIDs(members)) }
+
+// groupPlainIDs returns the plaintext of a group of members listing ids.
+func groupPlainIDs(members [][]byte, ids []vaultapi.ID) []byte {
 	var plain []byte
 	lens := make([]int, len(members))
 	for i, m := range members {
 		plain = append(plain, m...)
 		lens[i] = len(m)
 	}
-	return AppendGroupTable(plain, lens, testIDs(members))
+	return AppendGroupTable(plain, lens, ids)
 }
 
 // sealGroup frames and seals a group of members with s.

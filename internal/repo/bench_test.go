@@ -2,11 +2,9 @@ package repo_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"testing"
 
-	"github.com/coffer-backup/coffer/internal/format"
 	"github.com/coffer-backup/coffer/internal/repo"
 	"github.com/coffer-backup/coffer/internal/vaultapi"
 )
@@ -23,21 +21,10 @@ func sourceLike(seed, n int) []byte {
 
 // BenchmarkRestorePack reads a pack of groups of small chunks and opens
 // every chunk, as a full restore does for each pack: ReadBlobs, then
-// ChunkOpener.Open per chunk (the first of a group opens it, hashing every
-// member; the rest are looked up). Bytes are the chunks' plaintext.
+// ChunkOpener.Open per chunk (the first of a group opens it; each chunk is
+// then taken by the ID its group lists). Bytes are the chunks' plaintext.
 func BenchmarkRestorePack(b *testing.B) {
-	keys, err := format.NewKeys(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := format.NewSealer(keys, rand.Reader, format.LevelAuto)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r0, err := repo.New(nil, keys)
-	if err != nil {
-		b.Fatal(err)
-	}
+	r0, s := sealingRepo(b)
 	// 8 groups of 128 chunks of 4 KiB: 4 MiB of plaintext.
 	var pack []byte
 	var locs []vaultapi.Location
@@ -55,7 +42,7 @@ func BenchmarkRestorePack(b *testing.B) {
 		}
 		pack = append(pack, sealed...)
 	}
-	r, err := repo.New(packVault{packs: map[string][]byte{"p": pack}}, keys)
+	r, err := repo.New(packVault{packs: map[string][]byte{"p": pack}}, r0.Keys)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -48,8 +48,14 @@ func sealGroupAs(t testing.TB, s *format.Sealer, ids []vaultapi.ID, members ...[
 	return sealed
 }
 
-func TestChunkOpener(t *testing.T) {
-	keys, _ := format.NewKeys(rand.Reader)
+// sealingRepo returns a repo of new keys, without a vault, and a sealer
+// of those keys at the default level.
+func sealingRepo(t testing.TB) (*repo.Repo, *format.Sealer) {
+	t.Helper()
+	keys, err := format.NewKeys(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := repo.New(nil, keys)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +64,11 @@ func TestChunkOpener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, s
+}
+
+func TestChunkOpener(t *testing.T) {
+	r, s := sealingRepo(t)
 	var members [][]byte
 	for i := range 5 {
 		members = append(members, bytes.Repeat(fmt.Appendf(nil, "member %d ", i), 10+i*100))
@@ -143,15 +154,7 @@ func TestChunkOpener(t *testing.T) {
 // chunk whose content does not match its ID (a writer that sealed other
 // bytes than it hashed).
 func TestChunkOpenerIDs(t *testing.T) {
-	keys, _ := format.NewKeys(rand.Reader)
-	r, err := repo.New(nil, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := format.NewSealer(keys, rand.Reader, format.LevelAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, s := sealingRepo(t)
 	at := func(id vaultapi.ID, n int) vaultapi.Location {
 		return vaultapi.Location{ID: id, Kind: vaultapi.KindData, Pack: "p", Offset: 8, Length: uint32(n)}
 	}
