@@ -160,7 +160,6 @@ func goldenGroupIDs(t testing.TB) []vaultapi.ID {
 	return ids
 }
 
-
 func TestGoldenGroup(t *testing.T) {
 	keys := goldenKeys(t)
 	g := goldenGroup
